@@ -1,0 +1,1 @@
+"""ASGI: one coroutine per connection; awaiting I/O frees the event loop."""

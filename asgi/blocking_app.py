@@ -1,0 +1,41 @@
+"""The classic mistake: blocking I/O (`time.sleep`) inside `async def`.
+
+Everything on an event loop shares one thread. `time.sleep` never yields, so
+while one request sleeps the loop can run nothing else: every other request on
+this process waits its turn. 10 concurrent requests take ten sleeps, worse
+than a WSGI server with two workers. Fix: `await asyncio.sleep` (an async
+client), or a plain `def` endpoint that a framework runs in a thread pool.
+
+Run with:  cd asgi && uvicorn blocking_app:app     (or: uvicorn asgi.blocking_app:app)
+Test with: seq 4 | xargs -P4 -I{} curl -s http://127.0.0.1:8000/   (watch: 4 s, not 1)
+The sleep lasts SLOW_SECONDS seconds (default 1).
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from starlette.types import Receive, Scope, Send
+
+SLOW_SECONDS = float(os.environ.get("SLOW_SECONDS", "1"))
+
+
+async def app(scope: Scope, receive: Receive, send: Send) -> None:
+    if scope["type"] != "http":
+        return
+    time.sleep(SLOW_SECONDS)  # the bug: blocks the event loop for every connection
+    body = f"Blocked the event loop for {SLOW_SECONDS} s\n".encode()
+    await send(
+        {
+            "type": "http.response.start",
+            "status": 200,
+            "headers": [
+                (b"content-type", b"text/plain; charset=utf-8"),
+                (b"content-length", str(len(body)).encode()),
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})

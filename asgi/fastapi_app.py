@@ -1,0 +1,51 @@
+"""FastAPI: the same ideas with a framework, and where each route runs.
+
+- `async def` routes run on the event loop: they must only `await` I/O.
+- plain `def` routes run in a thread pool (anyio, 40 threads by default), so
+  blocking calls there are safe, but only 40 can wait at once per process.
+- `time.sleep` inside `async def` blocks the loop: every request waits.
+
+Run with:  cd asgi && uvicorn fastapi_app:app     (or: uvicorn asgi.fastapi_app:app)
+Test with: curl http://127.0.0.1:8000/slow        (docs at http://127.0.0.1:8000/docs)
+The slow routes sleep SLOW_SECONDS seconds (default 1).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import time
+
+from fastapi import FastAPI
+
+SLOW_SECONDS = float(os.environ.get("SLOW_SECONDS", "1"))
+
+app = FastAPI(title="WSGI vs ASGI lab")
+
+
+@app.get("/")
+async def hello() -> dict[str, str]:
+    return {"message": "Hello, World!"}
+
+
+@app.get("/health")
+async def health() -> dict[str, str]:
+    return {"status": "ok"}
+
+
+@app.get("/slow")
+async def slow_async() -> dict[str, float]:
+    await asyncio.sleep(SLOW_SECONDS)  # yields: the loop serves others meanwhile
+    return {"slept": SLOW_SECONDS}
+
+
+@app.get("/slow-sync")
+def slow_sync() -> dict[str, float]:
+    time.sleep(SLOW_SECONDS)  # blocks one pool thread, not the loop
+    return {"slept": SLOW_SECONDS}
+
+
+@app.get("/blocking")
+async def blocking() -> dict[str, float]:
+    time.sleep(SLOW_SECONDS)  # the bug: blocks the event loop for everyone
+    return {"slept": SLOW_SECONDS}

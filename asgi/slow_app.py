@@ -1,0 +1,39 @@
+"""An ASGI app whose request waits on slow I/O, faked with `await asyncio.sleep`.
+
+`await` hands control back to the event loop while the request waits, so one
+process overlaps as many waiting requests as arrive: 10 concurrent requests
+finish in about one sleep, not ten.
+
+Run with:  cd asgi && uvicorn slow_app:app     (or: uvicorn asgi.slow_app:app)
+Test with: seq 8 | xargs -P8 -I{} curl -s http://127.0.0.1:8000/   (watch: 1 round of 1 s)
+The sleep lasts SLOW_SECONDS seconds (default 1).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from starlette.types import Receive, Scope, Send
+
+SLOW_SECONDS = float(os.environ.get("SLOW_SECONDS", "1"))
+
+
+async def app(scope: Scope, receive: Receive, send: Send) -> None:
+    if scope["type"] != "http":  # this app needs no start-up work (lifespan)
+        return
+    await asyncio.sleep(SLOW_SECONDS)  # stands in for an awaited database query
+    body = f"Slept {SLOW_SECONDS} s\n".encode()
+    await send(
+        {
+            "type": "http.response.start",
+            "status": 200,
+            "headers": [
+                (b"content-type", b"text/plain; charset=utf-8"),
+                (b"content-length", str(len(body)).encode()),
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})

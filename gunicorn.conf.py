@@ -1,0 +1,73 @@
+"""gunicorn settings, read by `gunicorn` run from this folder and by wsgi/runfromgunicorn.py.
+
+Every setting here can be overridden on the command line (`-w 8`, `-b ...`,
+`-k ...`); the environment variables below are how containers set them.
+Reference: https://gunicorn.org/reference/settings/
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from pathlib import Path
+
+
+def usable_cpus() -> int:
+    """CPUs this process may run on: its affinity mask and its cgroup quota, not the host's."""
+    # os.cpu_count() reports the host's cores even inside a container limited to one.
+    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    try:  # cgroup v2: "max 100000" (no limit) or "150000 100000" (1.5 CPUs), as set by --cpus
+        quota, period = Path("/sys/fs/cgroup/cpu.max").read_text().split()
+        if quota != "max":
+            cpus = min(cpus, math.ceil(int(quota) / int(period)))
+    except (OSError, ValueError):
+        pass
+    return max(cpus, 1)
+
+
+# --- Server socket ---------------------------------------------------------
+# A container sets PORT and must listen on every interface to be reachable;
+# on a laptop the default stays on loopback, invisible to the network.
+_port = os.environ.get("PORT")
+_host = os.environ.get("HOST", "0.0.0.0" if _port else "127.0.0.1")
+bind = [f"[{_host}]:{_port or 8000}" if ":" in _host else f"{_host}:{_port or 8000}"]  # [::] for IPv6
+
+# --- Workers ---------------------------------------------------------------
+# WEB_CONCURRENCY is the platforms' convention (Heroku, Render, ...). Otherwise
+# 2 x CPUs + 1: a sync worker serves one request at a time, so a few more
+# workers than cores keep the CPUs busy while some workers wait on I/O.
+workers = int(os.environ.get("WEB_CONCURRENCY", 2 * usable_cpus() + 1))
+
+# The worker class is chosen per app on the command line: sync (default) or
+# gthread for WSGI, `-k uvicorn_worker.UvicornWorker` or `-k asgi` for ASGI.
+
+# --- Timeouts --------------------------------------------------------------
+# A worker silent for this long is killed and replaced; the client sees the
+# connection closed. It bounds the damage of one stuck request on a sync worker.
+timeout = 30
+# On SIGTERM, workers get this long to finish in-flight requests before SIGKILL.
+# Keep it below the orchestrator's own grace period (Kubernetes: 30 s).
+graceful_timeout = 25
+# Seconds an idle keep-alive connection is held open (gthread and ASGI workers;
+# the sync worker closes every connection). Above 2 s only behind a proxy that
+# reuses connections, such as a load balancer with its own idle timeout.
+keepalive = 5
+
+# --- Server mechanics ------------------------------------------------------
+# Each worker touches a heartbeat file. On a read-only root filesystem /tmp may
+# not be writable, and on disk the touch can stall; /dev/shm is a RAM tmpfs.
+worker_tmp_dir = "/dev/shm" if Path("/dev/shm").is_dir() else None  # noqa: S108  # a tmpfs, on purpose
+
+# gunicorn >= 25.1 opens a control socket (for `gunicornc`) in $HOME/.gunicorn,
+# which fails as a non-root user in a read-only container, and several masters
+# on one machine would share it. Off unless a path is given.
+control_socket = os.environ.get("GUNICORN_CONTROL_SOCKET") or None
+control_socket_disable = control_socket is None
+
+# --- Logging ---------------------------------------------------------------
+# Containers log to stdout/stderr; the platform collects them.
+accesslog = "-"
+errorlog = "-"
+# Standard combined format plus the time taken in seconds (%(L)s) and the pid
+# of the worker that served it, which shows how requests spread over workers.
+access_log_format = '%(h)s "%(r)s" %(s)s %(b)s "%(a)s" %(L)ss %(p)s'

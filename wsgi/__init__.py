@@ -1,0 +1,1 @@
+"""WSGI (PEP 3333): one synchronous callable per request."""

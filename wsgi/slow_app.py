@@ -1,0 +1,32 @@
+"""A WSGI app whose request waits on slow I/O, faked with `time.sleep`.
+
+`time.sleep` blocks the worker: while one request sleeps, that worker can
+serve nobody else. So N requests need N workers (or threads) to overlap;
+`gunicorn -w 2` serves 10 concurrent requests in about five sleeps.
+
+Run with:  cd wsgi && gunicorn -w 4 slow_app:app   (or: gunicorn -w 4 wsgi.slow_app:app)
+Test with: seq 8 | xargs -P8 -I{} curl -s http://127.0.0.1:8000/   (watch: 2 rounds of 1 s)
+The sleep lasts SLOW_SECONDS seconds (default 1).
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Iterable
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from _typeshed.wsgi import StartResponse, WSGIEnvironment
+
+SLOW_SECONDS = float(os.environ.get("SLOW_SECONDS", "1"))
+
+
+def app(environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
+    time.sleep(SLOW_SECONDS)  # stands in for a database query or an HTTP call
+    body = f"Slept {SLOW_SECONDS} s\n".encode()
+    start_response(
+        "200 OK",
+        [("Content-Type", "text/plain; charset=utf-8"), ("Content-Length", str(len(body)))],
+    )
+    return [body]
