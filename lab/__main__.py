@@ -1,0 +1,100 @@
+"""python -m lab: list the stacks, serve them side by side, develop with reload, time a burst."""
+
+from __future__ import annotations
+
+import argparse
+import math
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from lab import cli, stacks
+from lab.errors import LabError
+from lab.probe import burst
+from lab.servers import HOST, ROOT, check_port_free, running, slow_seconds
+
+
+def list_stacks(args: argparse.Namespace) -> int:
+    print(f"{'stack':<24} {'iface':<5} {'slots':>5}  command (slow scenario)")
+    for stack in stacks.STACKS:
+        slots = "inf" if stack.slots is None else str(stack.slots)
+        print(f"{stack.name:<24} {stack.interface:<5} {slots:>5}  {' '.join(stack.command(stack.slow))}")
+    return 0
+
+
+def serve(args: argparse.Namespace) -> int:
+    """Every stack of a scenario on its own fixed port, for the locust web UI, until Ctrl-C."""
+    scenario = stacks.SCENARIOS[args.scenario]
+    chosen = stacks.choose(args.stacks, scenario)
+    slow_seconds()
+    log_dir = Path(tempfile.mkdtemp(prefix="lab-serve-"))
+    with running(chosen, scenario.kind, log_dir, ports=[s.port for s in chosen]) as servers:
+        for server in servers:
+            print(f"{server.stack.name:<24} {server.url}{server.target.path}  ({server.target.app})")
+        print(f"logs in {log_dir}; now run: locust -f locustfile.py   (Ctrl-C here stops the servers)")
+        while all(server.process.poll() is None for server in servers):
+            time.sleep(0.5)
+        dead = next(server for server in servers if server.process.poll() is not None)
+        raise dead.failed(f"exited with code {dead.process.returncode}")
+
+
+def dev(args: argparse.Namespace) -> int:
+    """One stack in the foreground with auto-reload on code changes."""
+    stack = stacks.get(args.stack)
+    if stack.server == "uvicorn" and "--workers" in stack.options:
+        # The reloader restarts one server process when a file changes; it cannot also
+        # supervise a pool of workers, so uvicorn refuses the pair.
+        raise LabError("uvicorn's --reload cannot be combined with --workers: use the 'uvicorn' stack")
+    target = stacks.Target(args.app) if args.app else (stack.hello or stack.slow)
+    check_port_free(args.port)
+    slow_seconds()
+    argv = [*stack.command(target, HOST, args.port), "--reload"]
+    print("$", " ".join(argv), flush=True)
+    os.chdir(ROOT)
+    os.execv(sys.executable, [sys.executable, "-m", *argv])
+
+
+def time_burst(args: argparse.Namespace) -> int:
+    """N concurrent slow requests against one stack, beside what its slots predict."""
+    stack = stacks.get(args.stack)
+    n: int = args.n
+    seconds = slow_seconds()
+    with running([stack], "slow", Path(tempfile.mkdtemp(prefix="lab-burst-"))) as (server,):
+        result = burst(server.host, server.port, server.target.path, n)
+    rounds = 1 if stack.slots is None else math.ceil(n / stack.slots)
+    print(
+        f"{stack.name}: {n} requests of {seconds:g} s took {result.wall:.2f} s "
+        f"= {result.wall / seconds:.2f} sleeps; theory {rounds} ({stack.slots_why})"
+    )
+    return 0 if all(status == 200 for status in result.statuses) else 1
+
+
+def main() -> int:
+    parser = cli.Parser(prog="python -m lab", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+    commands.add_parser("list", help="the stack matrix").set_defaults(func=list_stacks)
+
+    p = commands.add_parser("serve", help="run a scenario's stacks on their fixed ports until Ctrl-C")
+    p.add_argument("--scenario", choices=stacks.SCENARIOS, default="slow")
+    p.add_argument("--stacks", help="comma-separated stack names (default: the scenario's)")
+    p.set_defaults(func=serve)
+
+    p = commands.add_parser("dev", help="one stack with auto-reload on code changes")
+    p.add_argument("stack", nargs="?", default="uvicorn", help="a stack name (default: uvicorn)")
+    p.add_argument("--app", help="import string to serve instead, e.g. asgi.fastapi_app:app")
+    p.add_argument("--port", type=cli.positive_int, default=8000)
+    p.set_defaults(func=dev)
+
+    p = commands.add_parser("burst", help="time N concurrent slow requests against one stack")
+    p.add_argument("stack", help="a stack name")
+    p.add_argument("-n", type=cli.positive_int, default=10, help="requests at once (default 10)")
+    p.set_defaults(func=time_burst)
+
+    args = parser.parse_args()
+    return int(args.func(args))
+
+
+if __name__ == "__main__":
+    cli.run(main)

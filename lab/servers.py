@@ -1,0 +1,202 @@
+"""Start stacks as real server processes on loopback, wait until they answer, stop them all."""
+
+from __future__ import annotations
+
+import http.client
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager, suppress
+from dataclasses import dataclass
+from pathlib import Path
+
+from lab.errors import LabError
+from lab.stacks import Stack, Target
+
+ROOT = Path(__file__).resolve().parent.parent
+HOST = "127.0.0.1"
+
+
+def slow_seconds(environ: dict[str, str] | os._Environ[str] = os.environ) -> float:
+    """SLOW_SECONDS as the apps will read it, checked here so a typo is one clear line."""
+    raw = environ.get("SLOW_SECONDS", "1")
+    try:
+        value = float(raw)
+    except ValueError:
+        value = -1.0
+    if not value > 0 or value == float("inf"):
+        raise LabError(f"SLOW_SECONDS must be a positive number of seconds, got {raw!r}")
+    return value
+
+
+def free_port(host: str = HOST) -> int:
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as sock:
+        sock.bind((host, 0))
+        return int(sock.getsockname()[1])
+
+
+def check_port_free(port: int, host: str = HOST) -> None:
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as sock:
+        try:
+            sock.bind((host, port))
+        except OSError as error:
+            raise LabError(f"port {port} on {host} is already in use ({error.strerror})") from None
+
+
+def get(host: str, port: int, path: str, timeout: float = 30.0) -> tuple[int, bytes]:
+    """One plain HTTP/1.1 GET on a new connection."""
+    conn = http.client.HTTPConnection(host, port, timeout=timeout)
+    try:
+        conn.request("GET", path)
+        response = conn.getresponse()
+        return response.status, response.read()
+    finally:
+        conn.close()
+
+
+@dataclass
+class Server:
+    """One server running as a process group (master and workers) with its log on disk."""
+
+    name: str
+    path: str  # what to GET to know it is ready
+    port: int
+    process: subprocess.Popen[bytes]
+    log_path: Path
+    host = HOST
+
+    @property
+    def url(self) -> str:
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"http://{host}:{self.port}"
+
+    def log_tail(self, lines: int = 15) -> str:
+        try:
+            text = self.log_path.read_text(errors="replace")
+        except OSError:
+            return ""
+        return "\n".join(text.splitlines()[-lines:])
+
+    def failed(self, why: str) -> LabError:
+        tail = self.log_tail()
+        return LabError(f"{self.name} {why}; its log ({self.log_path}) ends with:\n{tail}")
+
+    def wait_ready(self, timeout: float = 30.0) -> None:
+        """Return once the server answers its target path; raise if it exits or stays silent."""
+        deadline = time.monotonic() + timeout
+        while True:
+            if self.process.poll() is not None:
+                raise self.failed(f"exited with code {self.process.returncode} before answering")
+            try:
+                status, _ = get(self.host, self.port, self.path, timeout=max(timeout, 5.0))
+            except OSError:
+                status = 0
+            if 200 <= status < 300:
+                return
+            if time.monotonic() > deadline:
+                raise self.failed(f"did not answer {self.path} with 2xx within {timeout:.0f} s")
+            time.sleep(0.1)
+
+    def stop(self, grace: float = 10.0) -> int:
+        """SIGTERM the master, SIGKILL the whole group after `grace` seconds; return the exit code."""
+        stop_all([self], grace)
+        return self.process.returncode
+
+    def signal(self, signum: int) -> None:
+        with suppress(ProcessLookupError):
+            os.killpg(self.process.pid, signum)
+
+
+def stop_all(servers: Sequence[Server], grace: float = 10.0) -> None:
+    """Stop every server at once, so they share one grace period instead of queueing."""
+    for server in servers:
+        if server.process.poll() is None:
+            # To the master only, as `docker stop` and systemd do: it stops its own workers.
+            # (A worker still booting when a group-wide SIGTERM lands can miss it and live on.)
+            server.process.send_signal(signal.SIGTERM)
+    deadline = time.monotonic() + grace
+    for server in servers:
+        with suppress(subprocess.TimeoutExpired):
+            server.process.wait(max(0.0, deadline - time.monotonic()))
+    for server in servers:
+        # Workers outlive a master killed hard; signalling the group takes them all.
+        server.signal(signal.SIGKILL)
+        server.process.wait()
+
+
+@dataclass
+class StackServer(Server):
+    stack: Stack
+    target: Target
+
+
+def popen(
+    argv: Sequence[str], log_path: Path, env: dict[str, str] | None, cwd: Path
+) -> subprocess.Popen[bytes]:
+    """A server command in its own process group (so stopping it reaches its workers), output to a file."""
+    with log_path.open("wb") as log:  # the child keeps its own copy of the descriptor
+        return subprocess.Popen(
+            argv,
+            cwd=cwd,
+            env={**os.environ, **(env or {})},
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+
+
+def launch(
+    name: str,
+    argv: Sequence[str],
+    port: int,
+    log_path: Path,
+    path: str = "/",
+    env: dict[str, str] | None = None,
+    cwd: Path = ROOT,
+) -> Server:
+    """Any server command, such as wsgi/runfromgunicorn.py, with its output into `log_path`."""
+    return Server(name, path, port, popen(argv, log_path, env, cwd), log_path)
+
+
+def start(
+    stack: Stack, target: Target, port: int, log_path: Path, env: dict[str, str] | None = None
+) -> StackServer:
+    """One stack, started from the repository root as the README's commands are."""
+    # `python -m gunicorn` is the `gunicorn` script of this same environment.
+    argv = [sys.executable, "-m", *stack.command(target, HOST, port)]
+    process = popen(argv, log_path, env, ROOT)
+    return StackServer(stack.name, target.path, port, process, log_path, stack, target)
+
+
+@contextmanager
+def running(
+    stacks: Sequence[Stack],
+    kind: str,
+    log_dir: Path,
+    env: dict[str, str] | None = None,
+    ports: Sequence[int] | None = None,
+    timeout: float = 30.0,
+) -> Iterator[list[StackServer]]:
+    """Run each stack's `kind` target ("slow" or "hello") until the block ends, then stop them all."""
+    log_dir.mkdir(parents=True, exist_ok=True)
+    if ports is None:
+        ports = [free_port() for _ in stacks]
+    for port in ports:
+        check_port_free(port)
+    servers: list[StackServer] = []
+    try:
+        for stack, port in zip(stacks, ports, strict=True):
+            target = getattr(stack, kind)
+            if target is None:
+                raise LabError(f"{stack.name} has no {kind!r} app")
+            servers.append(start(stack, target, port, log_dir / f"{stack.name}.log", env))
+        for server in servers:
+            server.wait_ready(timeout)
+        yield servers
+    finally:
+        stop_all(servers)

@@ -1,0 +1,144 @@
+"""The server stacks, defined once. The locustfile, the runner, compose and the tests read this."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+from lab.errors import LabError
+
+
+@dataclass(frozen=True)
+class Target:
+    """An app to serve and the path to load."""
+
+    app: str  # import string, as gunicorn and uvicorn take it
+    path: str = "/"
+
+
+@dataclass(frozen=True)
+class Stack:
+    name: str
+    interface: Literal["WSGI", "ASGI"]
+    server: Literal["gunicorn", "uvicorn"]
+    options: tuple[str, ...]
+    slots: int | None  # requests served at once; None: as many as arrive, until the CPU runs out
+    slots_why: str  # where that number comes from, for the report
+    slow: Target  # the request that waits SLOW_SECONDS on I/O
+    hello: Target | None  # the cheapest request, for peak throughput; None where it teaches nothing
+    port: int  # where `python -m lab serve` puts it, and so where the locustfile looks by default
+    pitfall: bool = False  # a mistake on show, kept out of the default comparison
+
+    def command(self, target: Target, host: str = "127.0.0.1", port: int | None = None) -> list[str]:
+        """The command line a student would type, with the bind address filled in."""
+        port = self.port if port is None else port
+        if self.server == "gunicorn":
+            bind = ["-b", f"[{host}]:{port}" if ":" in host else f"{host}:{port}"]
+        else:
+            bind = ["--host", host, "--port", str(port)]
+        return [self.server, *self.options, *bind, target.app]
+
+    def bound_rps(self, users: int, seconds: float) -> float:
+        """Little's law for a closed loop with no think time: in flight / time in the server."""
+        in_flight = users if self.slots is None else min(users, self.slots)
+        return in_flight / seconds
+
+
+WSGI_HELLO, WSGI_SLOW = Target("wsgi.app:app"), Target("wsgi.slow_app:app")
+ASGI_HELLO, ASGI_SLOW = Target("asgi.app:app"), Target("asgi.slow_app:app")
+
+STACKS: tuple[Stack, ...] = (
+    Stack(
+        "gunicorn-sync", "WSGI", "gunicorn", ("-w", "4"),
+        slots=4, slots_why="4 workers x 1 request each",
+        slow=WSGI_SLOW, hello=WSGI_HELLO, port=8001,
+    ),
+    Stack(
+        "gunicorn-gthread", "WSGI", "gunicorn", ("-w", "2", "--threads", "8"),
+        slots=16, slots_why="2 workers x 8 threads, 1 request per thread",
+        slow=WSGI_SLOW, hello=WSGI_HELLO, port=8002,
+    ),
+    Stack(
+        "uvicorn", "ASGI", "uvicorn", (),
+        slots=None, slots_why="1 event loop overlaps every awaiting request",
+        slow=ASGI_SLOW, hello=ASGI_HELLO, port=8003,
+    ),
+    Stack(
+        "uvicorn-workers", "ASGI", "uvicorn", ("--workers", "2"),
+        slots=None, slots_why="2 processes, each an event loop that overlaps every request",
+        slow=ASGI_SLOW, hello=ASGI_HELLO, port=8004,
+    ),
+    Stack(
+        "gunicorn-uvicorn-worker", "ASGI", "gunicorn", ("-w", "2", "-k", "uvicorn_worker.UvicornWorker"),
+        slots=None, slots_why="2 gunicorn workers, each a uvicorn event loop",
+        slow=ASGI_SLOW, hello=ASGI_HELLO, port=8005,
+    ),
+    Stack(
+        "gunicorn-asgi", "ASGI", "gunicorn", ("-w", "2", "-k", "asgi"),
+        slots=None, slots_why="2 workers of gunicorn's own ASGI event loop",
+        slow=ASGI_SLOW, hello=ASGI_HELLO, port=8006,
+    ),
+    Stack(
+        "fastapi-def", "ASGI", "uvicorn", (),
+        slots=40, slots_why="a plain `def` route runs in anyio's pool of 40 threads",
+        slow=Target("asgi.fastapi_app:app", "/slow-sync"), hello=Target("asgi.fastapi_app:app"),
+        port=8007, pitfall=True,
+    ),
+    Stack(
+        "blocking-async", "ASGI", "uvicorn", (),
+        slots=1, slots_why="time.sleep inside async def blocks the one event loop",
+        slow=Target("asgi.blocking_app:app"), hello=None, port=8008, pitfall=True,
+    ),
+)  # fmt: skip
+
+BY_NAME = {stack.name: stack for stack in STACKS}
+
+
+def get(name: str) -> Stack:
+    try:
+        return BY_NAME[name]
+    except KeyError:
+        raise LabError(f"unknown stack {name!r}; choose from: {', '.join(BY_NAME)}") from None
+
+
+@dataclass(frozen=True)
+class Scenario:
+    name: str
+    kind: Literal["slow", "hello"]  # which Target of each stack it loads
+    stacks: tuple[Stack, ...]  # the default choice
+    one_at_a_time: bool  # True when stacks would otherwise compete for the CPU
+    about: str
+
+
+SCENARIOS = {
+    scenario.name: scenario
+    for scenario in (
+        Scenario(
+            "slow", "slow", tuple(s for s in STACKS if not s.pitfall), False,
+            "every request waits SLOW_SECONDS on I/O; all stacks at once",
+        ),
+        Scenario(
+            "hello", "hello", tuple(s for s in STACKS if not s.pitfall), True,
+            "peak throughput of a trivial response; one stack at a time",
+        ),
+        Scenario(
+            "pitfalls", "slow", tuple(s for s in STACKS if s.pitfall), False,
+            "FastAPI's thread-pool cap and time.sleep inside async def",
+        ),
+    )
+}  # fmt: skip
+
+
+def choose(names: str | None, scenario: Scenario) -> tuple[Stack, ...]:
+    """The stacks named in a comma-separated list, or the scenario's default ones."""
+    if not names:
+        return scenario.stacks
+    chosen = tuple(get(name.strip()) for name in names.split(",") if name.strip())
+    if not chosen:
+        raise LabError("--stacks names no stack")
+    for stack in chosen:
+        if getattr(stack, scenario.kind) is None:
+            raise LabError(
+                f"stack {stack.name!r} has no {scenario.kind!r} app for scenario {scenario.name!r}"
+            )
+    return chosen
