@@ -1,0 +1,45 @@
+# Every target makes (or refreshes) .venv from the pinned files first.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STACK ?= uvicorn
+
+.PHONY: demo test check serve dev lock clean
+
+# Every stack side by side (the load comparison builds on this).
+demo: serve
+
+# Everything CI runs: lint, types, then the whole test suite.
+test: check
+	$(BIN)/pytest
+
+check: $(VENV)/.installed
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+
+# Every stack on its fixed port, for `locust -f locustfile.py` and its web UI.
+serve: $(VENV)/.installed
+	$(BIN)/python -m lab serve
+
+# One stack with auto-reload: make dev STACK=gunicorn-sync
+dev: $(VENV)/.installed
+	$(BIN)/python -m lab dev $(STACK)
+
+# Rebuilt when missing or older than the pins it was made from.
+$(VENV)/.installed: requirements-dev.txt
+	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11) and "Python 3.11 or newer is needed (set PYTHON=python3.x)")'
+	rm -rf $(VENV)
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --require-hashes -r requirements-dev.txt
+	touch $@
+
+# After editing the pins in pyproject.toml and Pipfile: one resolution, three lock files.
+lock: $(VENV)/.installed
+	$(BIN)/uv lock
+	$(BIN)/uv export --locked --format requirements.txt --no-dev --no-emit-project -o requirements.txt -q
+	$(BIN)/uv export --locked --format requirements.txt --all-groups --no-emit-project -o requirements-dev.txt -q
+	PIPENV_IGNORE_VIRTUALENVS=1 $(BIN)/pipenv lock
+
+clean:
+	rm -rf $(VENV) reports .mypy_cache .ruff_cache .pytest_cache
