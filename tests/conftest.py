@@ -1,0 +1,26 @@
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager
+from pathlib import Path
+
+import pytest
+
+from lab.servers import StackServer, running
+from lab.stacks import Stack
+
+# Short enough to keep the suite quick, long enough that one sleep dwarfs the
+# scheduling noise of a busy 2-core machine (tens of milliseconds).
+SLOW = 0.5
+
+ServeOne = Callable[[Stack, str], AbstractContextManager[list[StackServer]]]
+
+
+@pytest.fixture
+def serve(tmp_path: Path) -> Iterator[ServeOne]:
+    """Start one stack's "slow" or "hello" app as a real server on a free port."""
+
+    def serve_one(stack: Stack, kind: str) -> AbstractContextManager[list[StackServer]]:
+        return running([stack], kind, tmp_path / "logs", env={"SLOW_SECONDS": str(SLOW)})
+
+    yield serve_one

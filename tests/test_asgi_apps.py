@@ -1,0 +1,90 @@
+"""The ASGI apps driven directly through scope/receive/send, and the frameworks through their test clients."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+
+from asgi import app as hello
+from asgi import blocking_app, fastapi_app, slow_app, starlette_app
+
+Message = dict[str, Any]
+
+
+def drive(app: Any, scope: dict[str, Any], incoming: list[Message]) -> list[Message]:
+    """Run one ASGI connection to the end: feed `incoming`, collect what the app sends."""
+    sent: list[Message] = []
+
+    async def receive() -> Message:
+        return incoming.pop(0)
+
+    async def send(message: Message) -> None:
+        sent.append(message)
+
+    asyncio.run(app(scope, receive, send))
+    return sent
+
+
+def http_scope(path: str = "/") -> dict[str, Any]:
+    return {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "GET",
+            "path": path, "raw_path": path.encode(), "query_string": b"", "headers": []}  # fmt: skip
+
+
+REQUEST = {"type": "http.request", "body": b"", "more_body": False}
+
+
+def test_raw_hello_answers_http_with_length() -> None:
+    start, body = drive(hello.app, http_scope(), [REQUEST])
+    assert start["type"] == "http.response.start"
+    assert start["status"] == 200
+    headers = dict(start["headers"])
+    assert headers[b"content-length"] == str(len(body["body"])).encode()
+    assert body == {"type": "http.response.body", "body": b"Hello, World!\n"}
+
+
+def test_raw_hello_completes_lifespan_startup_and_shutdown() -> None:
+    sent = drive(
+        hello.app,
+        {"type": "lifespan", "asgi": {"version": "3.0"}},
+        [{"type": "lifespan.startup"}, {"type": "lifespan.shutdown"}],
+    )
+    assert [m["type"] for m in sent] == ["lifespan.startup.complete", "lifespan.shutdown.complete"]
+
+
+def test_raw_hello_refuses_websocket_handshake() -> None:
+    sent = drive(hello.app, {"type": "websocket", "path": "/"}, [{"type": "websocket.connect"}])
+    assert sent == [{"type": "websocket.close", "code": 1003}]
+
+
+def test_raw_hello_raises_on_unknown_scope() -> None:
+    with pytest.raises(NotImplementedError, match="'webtransport'"):
+        drive(hello.app, {"type": "webtransport"}, [])
+
+
+@pytest.mark.parametrize("module", [slow_app, blocking_app], ids=["slow_app", "blocking_app"])
+def test_slow_apps_answer_after_the_sleep(module: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(module, "SLOW_SECONDS", 0.01)
+    start, body = drive(module.app, http_scope(), [REQUEST])
+    assert start["status"] == 200
+    assert b"0.01 s" in body["body"]
+    # Apps with no start-up work ignore lifespan; the servers then carry on without it.
+    assert drive(module.app, {"type": "lifespan"}, []) == []
+
+
+def test_fastapi_routes(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(fastapi_app, "SLOW_SECONDS", 0.01)
+    with TestClient(fastapi_app.app) as client:
+        assert client.get("/").json() == {"message": "Hello, World!"}
+        assert client.get("/health").json() == {"status": "ok"}
+        for path in ("/slow", "/slow-sync", "/blocking"):
+            assert client.get(path).json() == {"slept": 0.01}
+
+
+def test_starlette_homepage_is_json() -> None:
+    with TestClient(starlette_app.app) as client:  # `with` runs the lifespan
+        response = client.get("/")
+    assert response.status_code == 200
+    assert response.json() == {"hello": "world"}

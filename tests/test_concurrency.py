@@ -1,0 +1,57 @@
+"""What the lab teaches, with real servers: who overlaps slow requests and who serialises them.
+
+Each stack gets more concurrent requests than it has slots, so theory predicts
+ceil(n / slots) rounds of one sleep (one round when the slots are unbounded).
+The wall time must lie in [rounds, rounds + 1) sleeps: never faster than theory,
+and at most one extra sleep (0.5 s) of scheduling noise on a busy 2-core machine.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+
+import pytest
+
+from lab.probe import burst
+from lab.stacks import BY_NAME, STACKS, Stack
+from tests.conftest import SLOW, ServeOne
+
+UNBOUNDED_BURST = 20  # enough to tell one round from two for every bounded stack below
+
+
+def rounds_and_n(stack: Stack) -> tuple[int, int]:
+    if stack.slots is None:
+        return 1, UNBOUNDED_BURST
+    return 3, 2 * stack.slots + 1  # a third round for one request: serialisation is unmistakable
+
+
+@pytest.mark.parametrize("stack", STACKS, ids=[s.name for s in STACKS])
+def test_slow_requests_take_the_rounds_their_slots_predict(stack: Stack, serve: ServeOne) -> None:
+    rounds, n = rounds_and_n(stack)
+    with serve(stack, "slow") as (server,):
+        result = burst(server.host, server.port, server.target.path, n)
+    assert result.statuses == [200] * n
+    sleeps = result.wall / SLOW
+    assert rounds * 0.95 <= sleeps < rounds + 1, f"{n} requests took {sleeps:.2f} sleeps, theory {rounds}"
+
+
+@pytest.mark.parametrize("name", ["uvicorn", "gunicorn-uvicorn-worker", "gunicorn-asgi"])
+def test_asgi_overlaps_ten_slow_requests(name: str, serve: ServeOne) -> None:
+    with serve(BY_NAME[name], "slow") as (server,):
+        result = burst(server.host, server.port, "/", 10)
+    assert result.wall / SLOW < 2, f"took {result.wall / SLOW:.2f} sleeps, expected about 1"
+
+
+def test_gunicorn_sync_two_workers_serialise_ten_requests_into_five_rounds(serve: ServeOne) -> None:
+    two_workers = dataclasses.replace(BY_NAME["gunicorn-sync"], options=("-w", "2"), slots=2)
+    with serve(two_workers, "slow") as (server,):
+        result = burst(server.host, server.port, "/", 10)
+    assert 5 * 0.95 <= result.wall / SLOW < 6, f"took {result.wall / SLOW:.2f} sleeps, expected 5"
+
+
+def test_fastapi_blocking_route_serialises(serve: ServeOne) -> None:
+    stack = BY_NAME["fastapi-def"]
+    with serve(stack, "hello") as (server,):
+        result = burst(server.host, server.port, "/blocking", 3)
+    assert math.floor(result.wall / SLOW + 0.05) == 3, f"took {result.wall / SLOW:.2f} sleeps, expected 3"

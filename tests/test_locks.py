@@ -1,0 +1,68 @@
+"""requirements*.txt (pip), Pipfile.lock (pipenv) and uv.lock (uv) must pin the same versions."""
+
+from __future__ import annotations
+
+import json
+import re
+import tomllib
+from collections import defaultdict
+
+from lab.servers import ROOT
+
+
+def canonical(name: str) -> str:
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def uv_versions() -> dict[str, set[str]]:
+    # uv.lock may hold two versions of one package for different Pythons (numpy for 3.11 and 3.12+).
+    versions: dict[str, set[str]] = defaultdict(set)
+    for package in tomllib.loads((ROOT / "uv.lock").read_text())["package"]:
+        if "version" in package:
+            versions[canonical(package["name"])].add(package["version"])
+    return versions
+
+
+def requirement_pins(filename: str) -> dict[str, str]:
+    pins = re.findall(r"^([A-Za-z0-9._-]+)(?:\[[^\]]*\])?==([^\s;\\]+)", (ROOT / filename).read_text(), re.M)
+    return {canonical(name): version for name, version in pins}
+
+
+def test_requirements_files_match_uv_lock() -> None:
+    uv = uv_versions()
+    for filename in ("requirements.txt", "requirements-dev.txt"):
+        pins = requirement_pins(filename)
+        assert pins, filename
+        wrong = {name: version for name, version in pins.items() if version not in uv.get(name, set())}
+        assert not wrong, f"{filename} pins versions uv.lock does not have: {wrong}"
+
+
+def test_pipfile_lock_matches_uv_lock() -> None:
+    lock = json.loads((ROOT / "Pipfile.lock").read_text())
+    uv = uv_versions()
+    for section in ("default", "develop"):
+        pins = {canonical(name): spec["version"].removeprefix("==") for name, spec in lock[section].items()}
+        wrong = {name: version for name, version in pins.items() if version not in uv.get(name, set())}
+        assert not wrong, f"Pipfile.lock [{section}] disagrees with uv.lock: {wrong}"
+
+
+def test_images_get_only_the_servers() -> None:
+    """requirements.txt and Pipfile [packages] feed the images: no load generator, no test tools."""
+    server_side = set(requirement_pins("requirements.txt"))
+    assert {"gunicorn", "uvicorn", "uvicorn-worker", "fastapi"} <= server_side
+    assert not server_side & {"locust", "pytest", "mypy", "ruff", "pip", "setuptools"}
+    default = {canonical(name) for name in json.loads((ROOT / "Pipfile.lock").read_text())["default"]}
+    assert default == server_side
+
+
+def test_top_level_pins_agree() -> None:
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    pipfile = tomllib.loads((ROOT / "Pipfile").read_text())
+    pinned = [*project["project"]["dependencies"], *project["dependency-groups"]["dev"]]
+    from_pyproject = {canonical(re.sub(r"\[.*\]", "", p.split("==")[0])): p.split("==")[1] for p in pinned}
+    from_pipfile = {
+        canonical(name): (spec if isinstance(spec, str) else spec["version"]).removeprefix("==")
+        for section in ("packages", "dev-packages")
+        for name, spec in pipfile[section].items()
+    }
+    assert from_pyproject == from_pipfile

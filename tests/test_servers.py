@@ -1,0 +1,97 @@
+"""Every stack of the matrix as a real process on a free port, answering real HTTP and stopping cleanly."""
+
+from __future__ import annotations
+
+import signal
+import sys
+from pathlib import Path
+
+import pytest
+
+from lab.servers import ROOT, Server, free_port, get, launch, stop_all
+from lab.stacks import STACKS, Stack
+from tests.conftest import ServeOne
+
+# gunicorn exits 0 after a graceful stop; uvicorn (>= 0.29) re-raises the signal it
+# handled, so its clean exit reads as "killed by SIGTERM". SIGKILL (-9) means it hung.
+CLEAN_EXIT = (0, -signal.SIGTERM)
+
+CASES = [(stack, kind) for stack in STACKS for kind in ("hello", "slow") if getattr(stack, kind)]
+
+
+@pytest.mark.parametrize(("stack", "kind"), CASES, ids=[f"{s.name}-{k}" for s, k in CASES])
+def test_stack_serves_and_stops_cleanly(stack: Stack, kind: str, serve: ServeOne) -> None:
+    with serve(stack, kind) as (server,):
+        status, body = get(server.host, server.port, server.target.path)
+        assert status == 200, body
+        assert body
+        assert server.stop() in CLEAN_EXIT, server.log_tail()
+
+
+def started(
+    name: str, argv: list[str], cwd: Path, tmp_path: Path, env: dict[str, str] | None = None
+) -> Server:
+    port = free_port()
+    env = {"HOST": "127.0.0.1", "PORT": str(port), **(env or {})}
+    argv = [arg.replace("{port}", str(port)) for arg in argv]
+    server = launch(name, argv, port, tmp_path / "server.log", env=env, cwd=cwd)
+    server.wait_ready()
+    return server
+
+
+# As the seed material runs them: from inside the folder, with the bare module name.
+SEED_COMMANDS = {
+    "cd wsgi && gunicorn -w 4 app:app": (
+        "wsgi",
+        ["gunicorn", "-w", "4", "-b", "127.0.0.1:{port}", "app:app"],
+    ),
+    "cd asgi && uvicorn app:app": ("asgi", ["uvicorn", "--port", "{port}", "app:app"]),
+    "cd asgi && uvicorn slow_app:app": ("asgi", ["uvicorn", "--port", "{port}", "slow_app:app"]),
+    "python wsgi/runfromgunicorn.py": (".", ["wsgi/runfromgunicorn.py"]),
+    "python asgi/runfromuvicorn.py": (".", ["asgi/runfromuvicorn.py"]),
+    "cd wsgi && python runfromgunicorn.py": ("wsgi", ["runfromgunicorn.py"]),
+}
+
+
+@pytest.mark.parametrize("command", SEED_COMMANDS)
+def test_seed_style_commands_serve(command: str, tmp_path: Path) -> None:
+    folder, argv = SEED_COMMANDS[command]
+    python = [sys.executable] if argv[0].endswith(".py") else [sys.executable, "-m"]
+    server = started(command, [*python, *argv], ROOT / folder, tmp_path, {"SLOW_SECONDS": "0.1"})
+    try:
+        assert get(server.host, server.port, "/")[0] == 200
+    finally:
+        stop_all([server])
+    assert server.process.returncode in CLEAN_EXIT, server.log_tail()
+
+
+def test_runfromgunicorn_reads_gunicorn_conf(tmp_path: Path) -> None:
+    """The Python launcher and the command line share gunicorn.conf.py (here: WEB_CONCURRENCY, access log)."""
+    argv = [sys.executable, "wsgi/runfromgunicorn.py"]
+    server = started("runfromgunicorn", argv, ROOT, tmp_path, {"WEB_CONCURRENCY": "3"})
+    try:
+        get(server.host, server.port, "/")
+    finally:
+        stop_all([server])
+    log = server.log_path.read_text()
+    assert log.count("Booting worker") == 3, log
+    assert '"GET / HTTP/1.1" 200' in log, log  # the access log format of gunicorn.conf.py
+
+
+def test_gunicorn_master_exits_on_sigint_too(serve: ServeOne) -> None:
+    """Ctrl-C in a terminal sends SIGINT: a quick, still clean, shutdown."""
+    with serve(STACKS[0], "hello") as (server,):
+        server.signal(signal.SIGINT)
+        assert server.process.wait(15) == 0
+
+
+@pytest.mark.parametrize("stack", ["uvicorn", "gunicorn-sync"])
+def test_dev_mode_serves_with_reload(stack: str, tmp_path: Path) -> None:
+    argv = [sys.executable, "-m", "lab", "dev", stack, "--port", "{port}"]
+    server = started(f"dev {stack}", argv, ROOT, tmp_path)
+    try:
+        assert get(server.host, server.port, "/")[0] == 200
+    finally:
+        stop_all([server])
+    log = server.log_path.read_text()
+    assert "--reload" in log.splitlines()[0]  # the command it printed before starting
