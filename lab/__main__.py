@@ -25,15 +25,17 @@ def list_stacks(args: argparse.Namespace) -> int:
 
 
 def serve(args: argparse.Namespace) -> int:
-    """Every stack of a scenario on its own fixed port, for the locust web UI, until Ctrl-C."""
-    scenario = stacks.SCENARIOS[args.scenario]
-    chosen = stacks.choose(args.stacks, scenario)
+    """Every stack on its own fixed port, for locustfile.py and its web UI, until Ctrl-C."""
+    chosen = (
+        stacks.choose(args.stacks, stacks.SCENARIOS[args.kind]) if args.stacks else stacks.serving(args.kind)
+    )
     slow_seconds()
     log_dir = Path(tempfile.mkdtemp(prefix="lab-serve-"))
-    with running(chosen, scenario.kind, log_dir, ports=[s.port for s in chosen]) as servers:
+    with running(chosen, args.kind, log_dir, ports=[s.port for s in chosen]) as servers:
         for server in servers:
             print(f"{server.stack.name:<24} {server.url}{server.target.path}  ({server.target.app})")
-        print(f"logs in {log_dir}; now run: locust -f locustfile.py   (Ctrl-C here stops the servers)")
+        hint = "" if args.kind == "slow" else f"LAB_KIND={args.kind} "
+        print(f"logs in {log_dir}; now run: {hint}locust -f locustfile.py --class-picker  (Ctrl-C stops)")
         while all(server.process.poll() is None for server in servers):
             time.sleep(0.5)
         dead = next(server for server in servers if server.process.poll() is not None)
@@ -76,9 +78,9 @@ def main() -> int:
     commands = parser.add_subparsers(dest="command", required=True)
     commands.add_parser("list", help="the stack matrix").set_defaults(func=list_stacks)
 
-    p = commands.add_parser("serve", help="run a scenario's stacks on their fixed ports until Ctrl-C")
-    p.add_argument("--scenario", choices=stacks.SCENARIOS, default="slow")
-    p.add_argument("--stacks", help="comma-separated stack names (default: the scenario's)")
+    p = commands.add_parser("serve", help="run the stacks on their fixed ports (8001-8008) until Ctrl-C")
+    p.add_argument("--kind", choices=["slow", "hello"], default="slow", help="which app each stack serves")
+    p.add_argument("--stacks", help="comma-separated stack names (default: every stack with such an app)")
     p.set_defaults(func=serve)
 
     p = commands.add_parser("dev", help="one stack with auto-reload on code changes")

@@ -10,6 +10,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
@@ -41,6 +42,8 @@ def free_port(host: str = HOST) -> int:
 
 def check_port_free(port: int, host: str = HOST) -> None:
     with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as sock:
+        # As the servers do: connections of an earlier run lingering in TIME_WAIT are no conflict.
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             sock.bind((host, port))
         except OSError as error:
@@ -195,8 +198,10 @@ def running(
             if target is None:
                 raise LabError(f"{stack.name} has no {kind!r} app")
             servers.append(start(stack, target, port, log_dir / f"{stack.name}.log", env))
-        for server in servers:
-            server.wait_ready(timeout)
+        # In parallel: a slow app's first answer takes SLOW_SECONDS, and six of them add up.
+        with ThreadPoolExecutor(len(servers) or 1) as pool:
+            for ready in [pool.submit(server.wait_ready, timeout) for server in servers]:
+                ready.result()
         yield servers
     finally:
         stop_all(servers)
