@@ -6,8 +6,9 @@ STACK ?= uvicorn
 
 .PHONY: demo test check serve dev lock clean
 
-# Every stack side by side (the load comparison builds on this).
-demo: serve
+# The side-by-side load comparison with its defaults.
+demo: $(VENV)/.installed
+	$(BIN)/python compare.py
 
 # Everything CI runs: lint, types, then the whole test suite.
 test: check
