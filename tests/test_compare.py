@@ -1,0 +1,129 @@
+"""python compare.py end to end: real servers, real locust, a real report. A few seconds per run."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import psutil
+import pytest
+
+from lab import compare
+from lab.errors import LabError
+from lab.servers import ROOT
+
+FIELDS = {"stack", "interface", "slots", "users", "bound_rps", "measured_rps", "efficiency", "p50_ms",
+          "p95_ms", "requests", "failures", "generator_bound", "server_cpu_us_per_request"}  # fmt: skip
+
+
+def run_compare(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "compare.py", *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+
+
+def test_short_comparison_writes_every_report_and_asgi_beats_sync(tmp_path: Path) -> None:
+    out = tmp_path / "report"
+    # Two locust processes: the per-request records of both must be merged.
+    result = run_compare("--stacks", "gunicorn-sync,uvicorn", "--users", "10", "--duration", "6",
+                         "--slow-seconds", "0.2", "--processes", "2", "--out", str(out))  # fmt: skip
+    assert result.returncode == 0, result.stderr + result.stdout
+    for name in ("summary.json", "summary.md", "chart.png", "locust.html", "locust_stats.csv"):
+        assert (out / name).stat().st_size > 0, name
+    rows = {row["stack"]: row for row in json.loads((out / "summary.json").read_text())}
+    assert set(rows) == {"gunicorn-sync", "uvicorn"}
+    for row in rows.values():
+        assert set(row) >= FIELDS
+        assert row["failures"] == 0
+        assert row["users"] == 10
+        assert row["requests"] > 0
+        # No stack can beat Little's law; 5% over would mean the estimator is wrong.
+        assert 0 < row["measured_rps"] <= 1.05 * row["bound_rps"]
+    assert rows["gunicorn-sync"]["bound_rps"] == pytest.approx(4 / 0.2)
+    assert rows["uvicorn"]["bound_rps"] == pytest.approx(10 / 0.2)
+    assert rows["uvicorn"]["measured_rps"] > 2 * rows["gunicorn-sync"]["measured_rps"]
+    # The printed table and its sentences
+    assert "4 workers x 1 request each = 4 in flight / 0.2 s = 20 rps" in result.stdout
+    assert "| gunicorn-sync | WSGI | 4 | 10 |" in (out / "summary.md").read_text()
+    assert len(list((out / "timeline" / "locust").glob("requests-*.csv"))) == 2
+
+
+@pytest.mark.parametrize(
+    ("args", "code", "message"),
+    [
+        (["--scenario", "fast"], 2, "invalid choice: 'fast'"),
+        (["--stacks", "uvicorn,nginx"], 1, "unknown stack 'nginx'"),
+        (["--scenario", "hello", "--stacks", "blocking-async"], 1, "has no 'hello' app"),
+        (["--users", "0"], 2, "'0' must be positive"),
+        (["--duration", "-5"], 2, "'-5' must be positive"),
+        (["--slow-seconds", "soon"], 2, "'soon' is not a number"),
+        (["--processes", "0"], 2, "'0' must be positive"),
+    ],
+)
+def test_bad_input_is_one_line_and_nonzero(args: list[str], code: int, message: str) -> None:
+    result = run_compare(*args)
+    assert result.returncode == code
+    assert message in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+
+
+def test_missing_locust_is_named(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("importlib.util.find_spec", lambda name: None)  # as in a Python without locust
+    with pytest.raises(LabError, match="locust is not installed"):
+        compare.main(["--stacks", "uvicorn"])
+
+
+def descendants(pid: int) -> list[psutil.Process]:
+    try:
+        return psutil.Process(pid).children(recursive=True)
+    except psutil.NoSuchProcess:
+        return []
+
+
+def start_compare(out: Path, *args: str) -> tuple[subprocess.Popen[str], list[psutil.Process]]:
+    """Start a comparison and wait until locust and every server are running."""
+    argv = [sys.executable, "compare.py", "--out", str(out), "--slow-seconds", "0.2", "--users", "5", *args]
+    process = subprocess.Popen(argv, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 60
+    while not (out / "locust_stats.csv").exists():  # locust writes it within a second of starting
+        if process.poll() is not None or time.monotonic() > deadline:
+            process.kill()
+            pytest.fail(f"the comparison did not start: {process.communicate()}")
+        time.sleep(0.2)
+    return process, descendants(process.pid)
+
+
+def test_server_dying_mid_run_stops_everything_and_keeps_the_numbers(tmp_path: Path) -> None:
+    out = tmp_path / "report"
+    process, children = start_compare(out, "--stacks", "gunicorn-sync,uvicorn", "--duration", "30")
+    time.sleep(3)
+    victim = next(p for p in children if {"uvicorn", "asgi.slow_app:app"} <= set(p.cmdline()))
+    victim.kill()
+    _, stderr = process.communicate(timeout=60)
+    assert process.returncode == 1
+    assert "uvicorn died during the run" in stderr
+    rows = json.loads((out / "summary.json").read_text())
+    assert {row["stack"] for row in rows} == {"gunicorn-sync", "uvicorn"}
+    assert "stopped early" in (out / "summary.md").read_text()
+    assert not [p for p in children if p.is_running() and p.status() != psutil.STATUS_ZOMBIE]
+
+
+def test_ctrl_c_stops_every_server_and_locust(tmp_path: Path) -> None:
+    out = tmp_path / "report"
+    process, children = start_compare(out, "--stacks", "gunicorn-sync,uvicorn-workers", "--duration", "30")
+    assert len(children) >= 5  # locust, two masters, their workers
+    time.sleep(2)
+    process.send_signal(signal.SIGINT)
+    process.communicate(timeout=60)
+    assert process.returncode == 130
+    assert not [p for p in children if p.is_running() and p.status() != psutil.STATUS_ZOMBIE]
+    assert (out / "summary.json").exists()

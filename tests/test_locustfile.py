@@ -1,0 +1,65 @@
+"""locustfile.py on its own: one class per stack, the -H warning, and locust's master/worker mode."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from lab.servers import ROOT, free_port, running
+from lab.stacks import BY_NAME, serving
+from tests.conftest import SLOW
+
+
+def locust(*args: str, env: dict[str, str] | None = None) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "locust", "-f", "locustfile.py", *args],
+        cwd=ROOT,
+        env={**os.environ, **(env or {})},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+
+
+def test_one_user_class_per_stack() -> None:
+    listed = subprocess.run(
+        [sys.executable, "-m", "locust", "-f", "locustfile.py", "--list"],
+        cwd=ROOT, capture_output=True, text=True, timeout=60, check=True,
+    ).stdout  # fmt: skip
+    assert len(serving("slow")) == 8
+    for name in ("GunicornSync", "GunicornGthread", "Uvicorn", "UvicornWorkers", "GunicornUvicornWorker",
+                 "GunicornAsgi", "FastapiDef", "BlockingAsync"):  # fmt: skip
+        assert name in listed
+
+
+def test_global_host_override_is_warned_about(tmp_path: Path) -> None:
+    with running([BY_NAME["uvicorn"]], "hello", tmp_path / "logs") as (server,):
+        run = locust("--headless", "-u", "1", "-r", "1", "-t", "2s", "-H", server.url, "Uvicorn")
+        output, _ = run.communicate(timeout=60)
+    assert run.returncode == 0, output
+    assert "overrides the host of every class" in output
+
+
+def test_master_and_worker_load_every_stack_together(tmp_path: Path) -> None:
+    stacks = [BY_NAME["gunicorn-sync"], BY_NAME["uvicorn"]]
+    with running(stacks, "slow", tmp_path / "logs", env={"SLOW_SECONDS": str(SLOW)}) as servers:
+        env = {"LAB_HOSTS": json.dumps({s.stack.name: s.url for s in servers})}
+        port = str(free_port())
+        master = locust(
+            "--master", "--master-bind-host", "127.0.0.1", "--master-bind-port", port, "--headless",
+            "--expect-workers", "1", "-u", "4", "-r", "4", "-t", "4s", "--csv", str(tmp_path / "run"),
+            "GunicornSync", "Uvicorn", env=env,
+        )  # fmt: skip
+        worker = locust("--worker", "--master-host", "127.0.0.1", "--master-port", port, env=env)
+        output, _ = master.communicate(timeout=60)
+        worker.communicate(timeout=30)
+    assert master.returncode == 0, output
+    with (tmp_path / "run_stats.csv").open(newline="") as file:
+        rows = {row["Name"]: row for row in csv.DictReader(file)}
+    for stack in stacks:
+        assert int(rows[stack.name]["Request Count"]) > 0
+        assert rows[stack.name]["Failure Count"] == "0"
