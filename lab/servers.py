@@ -15,6 +15,8 @@ from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 
+import psutil
+
 from lab.errors import LabError
 from lab.stacks import Stack, Target
 
@@ -99,10 +101,30 @@ class Server:
             except OSError:
                 status = 0
             if 200 <= status < 300:
+                self.wait_workers_booted(deadline)
                 return
             if time.monotonic() > deadline:
                 raise self.failed(f"did not answer {self.path} with 2xx within {timeout:.0f} s")
             time.sleep(0.1)
+
+    def wait_workers_booted(self, deadline: float, quiet: float = 0.5) -> None:
+        """Wait until no worker has been forked for `quiet` seconds.
+
+        One worker answering is not all of them booted, and a gunicorn worker forked a
+        moment before a SIGTERM can miss it and live on until the master's graceful
+        timeout kills it. So "ready" means the process tree has stopped growing.
+        """
+        seen: set[int] = set()
+        calm_since = time.monotonic()
+        while time.monotonic() - calm_since < quiet and time.monotonic() < deadline:
+            try:
+                pids = {child.pid for child in psutil.Process(self.process.pid).children(recursive=True)}
+            except psutil.NoSuchProcess:
+                return
+            if not pids <= seen:
+                seen |= pids
+                calm_since = time.monotonic()
+            time.sleep(0.05)
 
     def stop(self, grace: float = 10.0) -> int:
         """SIGTERM the master, SIGKILL the whole group after `grace` seconds; return the exit code."""
