@@ -15,7 +15,8 @@ evenly over the classes, so -u 400 with 8 classes is 50 per stack; name classes
 on the command line to load only some (`locust -f locustfile.py Uvicorn GunicornSync`).
 
 LAB_KIND=hello loads the hello apps instead of the slow ones (`python -m lab serve
---kind hello`); LAB_HOSTS='{"uvicorn": "http://127.0.0.1:9000"}' moves a stack.
+--kind hello`); LAB_HOSTS='{"uvicorn": "http://127.0.0.1:9000"}' moves a stack, and
+LAB_HOST_PATTERN='http://{name}:8000' moves them all (docker/compose.yaml does).
 `python compare.py` sets both, runs this file headless, and reads its numbers.
 """
 
@@ -31,7 +32,10 @@ from locust import FastHttpUser, constant, events, run_single_user, task
 from lab.stacks import Stack, serving
 
 KIND = os.environ.get("LAB_KIND", "slow")
+# Where each stack listens: LAB_HOSTS names stacks one by one (compare.py uses free ports),
+# LAB_HOST_PATTERN gives the rule for all (compose: http://{name}:8000).
 HOSTS: dict[str, str] = json.loads(os.environ.get("LAB_HOSTS", "{}"))
+HOST_PATTERN = os.environ.get("LAB_HOST_PATTERN", "http://127.0.0.1:{port}")
 
 
 class StackUser(FastHttpUser):
@@ -55,7 +59,7 @@ def user_class(stack: Stack) -> type[StackUser]:
         class_name(stack),
         (StackUser,),
         {
-            "host": HOSTS.get(stack.name, f"http://127.0.0.1:{stack.port}"),
+            "host": HOSTS.get(stack.name) or HOST_PATTERN.format(name=stack.name, port=stack.port),
             "stack": stack.name,
             "path": target.path,
             "__module__": __name__,

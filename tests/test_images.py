@@ -1,0 +1,205 @@
+"""The three images, really built and run: non-root, read-only, no shell, healthy, small.
+
+Marked `images`. Without docker or podman they skip, naming what to install;
+REQUIRE_IMAGES=1 (set by .ci/run) turns that skip into a failure.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+from lab import images
+from lab.errors import LabError
+from lab.servers import ROOT, free_port, get
+
+pytestmark = pytest.mark.images
+
+VARIANTS = ["pip", "pipenv", "uv"]
+APP_LAYER_LIMIT = 45e6  # bytes: the venv copied into the runtime stage, bytecode included
+RECORD = ROOT / "test-artifacts" / "images.json"
+
+
+@pytest.fixture(scope="module")
+def container() -> list[str]:
+    cmd = images.tool()
+    if cmd is None:
+        why = "no container tool: install docker, or podman (apt-get install podman runc debootstrap)"
+        if os.environ.get("REQUIRE_IMAGES") == "1":
+            pytest.fail(f"REQUIRE_IMAGES=1 but {why}")
+        pytest.skip(why)
+    return cmd
+
+
+@pytest.fixture(scope="module")
+def bases(container: list[str]) -> dict[str, str]:
+    return images.bases(container)
+
+
+@pytest.fixture(scope="module")
+def built(container: list[str], bases: dict[str, str]) -> dict[str, dict[str, object]]:
+    """Each variant built once for the module, with its build time."""
+    record: dict[str, dict[str, object]] = {}
+    for variant in VARIANTS:
+        began = time.monotonic()
+        images.build(container, ROOT / "docker" / f"Dockerfile.{variant}", tag(variant), bases)
+        record[variant] = {"build_s": round(time.monotonic() - began, 1)}
+    return record
+
+
+def tag(variant: str) -> str:
+    return f"localhost/wsgi-asgi-lab:{variant}"
+
+
+class Running:
+    """One container on loopback with a read-only root filesystem, removed afterwards."""
+
+    def __init__(self, cmd: list[str], image: str, *command: str, env: dict[str, str] | None = None) -> None:
+        self.cmd, self.port = cmd, free_port()
+        self.name = f"lab-test-{self.port}"
+        options = ["--read-only"]
+        if cmd[0] == "podman":
+            # podman mounts writable tmpfs on /tmp and /run unless told not to; docker never does.
+            options += [
+                "--read-only-tmpfs=false",
+                "--network",
+                "host",
+                "-e",
+                f"PORT={self.port}",
+                "-e",
+                "HOST=127.0.0.1",
+            ]
+        else:
+            options += ["-p", f"127.0.0.1:{self.port}:8000"]
+        for key, value in (env or {}).items():
+            options += ["-e", f"{key}={value}"]
+        self.started = time.monotonic()
+        images.run(cmd, "run", "-d", "--name", self.name, *options, image, *command)
+
+    def wait_answering(self, path: str = "/", timeout: float = 30) -> float:
+        """Seconds from `run` to the first 2xx on `path`."""
+        while time.monotonic() - self.started < timeout:
+            try:
+                if get("127.0.0.1", self.port, path, timeout=5)[0] == 200:
+                    return time.monotonic() - self.started
+            except OSError:
+                time.sleep(0.05)
+        pytest.fail(f"{self.name} did not answer:\n{self.logs()}")
+
+    def exec(self, *args: str) -> subprocess.CompletedProcess[str]:
+        return images.run(self.cmd, "exec", self.name, *args, check=False)
+
+    def logs(self) -> str:
+        result = images.run(self.cmd, "logs", self.name, check=False)
+        return result.stdout + result.stderr
+
+    def remove(self) -> None:
+        images.run(self.cmd, "rm", "-f", "-t", "2", self.name, check=False)
+
+
+# Run inside the container by its own Python: there is nothing else to run it with.
+PROBE = """
+import json, os
+print(json.dumps({
+    "uid": [os.getuid(), os.getgid()],
+    "present": [p for p in ("/bin/sh", "/bin/bash", "/usr/bin/apt", "/usr/bin/curl") if os.path.exists(p)],
+    "packages": os.listdir("/venv/lib/python3.13/site-packages"),
+    # lstat: bin/python is a symlink to the base image's interpreter, not part of this layer
+    "venv_bytes": sum(os.lstat(os.path.join(d, f)).st_size for d, _, fs in os.walk("/venv") for f in fs),
+}))
+"""
+
+
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_image_runs_non_root_read_only_without_a_shell(
+    variant: str, container: list[str], bases: dict[str, str], built: dict[str, dict[str, object]]
+) -> None:
+    image = tag(variant)
+    box = Running(container, image, env={"SLOW_SECONDS": "0.2"})
+    try:
+        box.wait_answering("/")
+        health = box.exec(*images.healthcheck(container, image))
+        assert health.returncode == 0, health.stderr
+        to_healthy = time.monotonic() - box.started
+        assert get("127.0.0.1", box.port, "/slow")[1] == b'{"slept":0.2}'
+        assert box.exec("/bin/sh", "-c", "true").returncode != 0  # no shell to run it
+        facts = json.loads(box.exec("/venv/bin/python", "-c", PROBE).stdout)
+        total = int(images.run(container, "image", "inspect", "--format", "{{.Size}}", image).stdout)
+    finally:
+        box.remove()
+    assert facts["uid"] == [65532, 65532]
+    assert facts["present"] == []
+    assert not {"pip", "setuptools", "locust", "pytest", "ruff"} & set(facts["packages"])
+    built[variant].update(app_layer_mb=round(facts["venv_bytes"] / 1e6, 1), image_mb=round(total / 1e6, 1),
+                          start_to_healthy_s=round(to_healthy, 2), base=bases["RUNTIME_IMAGE"])  # fmt: skip
+    RECORD.parent.mkdir(exist_ok=True)
+    RECORD.write_text(json.dumps(built, indent=2) + "\n")
+    assert facts["venv_bytes"] <= APP_LAYER_LIMIT, f"{facts['venv_bytes'] / 1e6:.1f} MB"
+    assert to_healthy <= 2.0, f"{to_healthy:.2f} s from run to a passing healthcheck"
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["uvicorn", "asgi.slow_app:app", "--host", "127.0.0.1", "--port", "{port}"],
+        ["gunicorn", "-w", "2", "--threads", "4", "wsgi.slow_app:app", "-b", "127.0.0.1:{port}"],
+        ["gunicorn", "-w", "2", "-k", "asgi", "asgi.app:app", "-b", "127.0.0.1:{port}"],
+    ],
+    ids=["uvicorn", "gunicorn-gthread", "gunicorn-asgi"],
+)
+def test_one_image_serves_any_stack_chosen_by_cmd(
+    command: list[str], container: list[str], built: dict[str, dict[str, object]]
+) -> None:
+    if container[0] != "podman":
+        pytest.skip("the port placeholders assume host networking (podman)")
+    port = free_port()
+    box = Running(
+        container,
+        tag("uv"),
+        *[arg.replace("{port}", str(port)) for arg in command],
+        env={"SLOW_SECONDS": "0.2"},
+    )
+    box.port = port
+    try:
+        box.wait_answering("/")
+    finally:
+        box.remove()
+
+
+@pytest.mark.parametrize(
+    ("variant", "stale", "message"),
+    [
+        ("pipenv", ("Pipfile", 'gunicorn = "==27.0.1"', 'gunicorn = "==27.0.0"'), "Aborting deploy"),
+        ("uv", ("pyproject.toml", '"gunicorn==27.0.1"', '"gunicorn==27.0.0"'), "needs to be updated"),
+    ],
+)
+def test_stale_lock_fails_the_build_with_the_tools_own_message(
+    variant: str,
+    stale: tuple[str, str, str],
+    message: str,
+    container: list[str],
+    bases: dict[str, str],
+    tmp_path: Path,
+) -> None:
+    context = tmp_path / "context"
+    shutil.copytree(
+        ROOT, context, ignore=shutil.ignore_patterns(".venv", ".git", "reports", "test-artifacts", "*cache*")
+    )
+    filename, pinned, edited = stale
+    text = (context / filename).read_text()
+    assert pinned in text
+    (context / filename).write_text(text.replace(pinned, edited))
+    with pytest.raises(LabError, match=message):
+        images.build(
+            container,
+            context / "docker" / f"Dockerfile.{variant}",
+            f"localhost/lab-stale:{variant}",
+            bases,
+            context,
+        )
