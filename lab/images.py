@@ -118,12 +118,13 @@ def build_standins(cmd: list[str]) -> None:
 
 
 def import_rootfs(cmd: list[str], rootfs: Path, tag: str, changes: list[str]) -> None:
-    tar = subprocess.Popen(["tar", "-C", str(rootfs), "-c", "."], stdout=subprocess.PIPE)
     args = [arg for change in changes for arg in ("--change", change)]
-    subprocess.run(
-        [*cmd, "import", *args, "-", tag], stdin=tar.stdout, env=env(), check=True, capture_output=True
-    )
-    tar.wait()
+    with subprocess.Popen(["tar", "-C", str(rootfs), "-c", "."], stdout=subprocess.PIPE) as tar:
+        subprocess.run(
+            [*cmd, "import", *args, "-", tag], stdin=tar.stdout, env=env(), check=True, capture_output=True
+        )
+    if tar.returncode != 0:
+        raise LabError(f"tar of {rootfs} failed with code {tar.returncode}")
 
 
 def build(cmd: list[str], dockerfile: Path, tag: str, base: dict[str, str], context: Path = ROOT) -> None:
