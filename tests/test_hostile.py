@@ -1,0 +1,45 @@
+"""Hostile requests over raw sockets against every stack: no wrong 2xx, no smuggling, no lost worker."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+from lab.hostile import Case, Outcome, differences, load_cases, run, violation
+from lab.servers import ROOT
+from lab.stacks import STACKS
+
+
+def test_every_stack_survives_the_corpus(tmp_path: Path) -> None:
+    cases = load_cases()
+    assert len(cases) >= 30
+    reports = run(STACKS, cases, tmp_path)
+    for report in reports:
+        assert report.violations == {}, report.stack
+        assert report.lost_workers == 0, report.stack
+        assert report.healthy_after, report.stack
+        # A known deviation that no longer happens must leave the case file: the list stays true.
+        expected = {case.name for case in cases if report.stack in case.deviates}
+        assert set(report.deviations) == expected, report.stack
+    assert differences(reports, cases).count("\n") >= 2  # the stacks differ: the README's table
+
+
+def test_a_second_answer_behind_ambiguous_framing_is_a_violation() -> None:
+    case = Case("t", "either", "", "", b"", requests=1)
+    assert violation(case, Outcome((200, 200), closed=False)) is not None
+    assert violation(case, Outcome((200, 400), closed=True)) is None
+    assert violation(Case("t", "reject", "", "", b""), Outcome((200,), closed=True)) is not None
+    assert violation(Case("t", "reject", "", "", b""), Outcome((), closed=True)) is None
+
+
+def test_unknown_case_or_stack_is_one_line() -> None:
+    for args, message in (
+        (["--cases", "nope"], "unknown case 'nope'"),
+        (["--stacks", "nginx"], "unknown stack"),
+    ):
+        result = subprocess.run([sys.executable, "-m", "lab.hostile", *args], cwd=ROOT, capture_output=True,
+                                text=True, timeout=60, check=False)  # fmt: skip
+        assert result.returncode == 1
+        assert message in result.stderr
+        assert len(result.stderr.strip().splitlines()) == 1
