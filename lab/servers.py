@@ -107,6 +107,19 @@ class Server:
                 raise self.failed(f"did not answer {self.path} with 2xx within {timeout:.0f} s")
             time.sleep(0.1)
 
+    def wait_listening(self, timeout: float = 30.0) -> None:
+        """Return once the port accepts connections and the workers have booted (no request sent)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            if self.process.poll() is not None:
+                raise self.failed(f"exited with code {self.process.returncode} before listening")
+            with suppress(OSError), socket.create_connection((self.host, self.port), timeout=1):
+                break
+            if time.monotonic() > deadline:
+                raise self.failed(f"did not listen on port {self.port} within {timeout:.0f} s")
+            time.sleep(0.1)
+        self.wait_workers_booted(deadline)
+
     def wait_workers_booted(self, deadline: float, quiet: float = 0.5) -> None:
         """Wait until no worker has been forked for `quiet` seconds.
 

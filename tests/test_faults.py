@@ -1,0 +1,55 @@
+"""Faults on real servers: SIGTERM with requests in flight, and a worker killed with SIGKILL."""
+
+from __future__ import annotations
+
+import signal
+from pathlib import Path
+
+import pytest
+
+from lab.faults import graceful_shutdown, kill_a_worker, request_past_timeout, slowloris
+from lab.stacks import BY_NAME, STACKS, Stack
+
+SUPERVISED = [stack for stack in STACKS if stack.server == "gunicorn" or stack.processes > 1]
+
+
+@pytest.mark.parametrize("stack", STACKS, ids=[s.name for s in STACKS])
+def test_sigterm_finishes_every_in_flight_request(stack: Stack, tmp_path: Path) -> None:
+    result = graceful_shutdown(stack, tmp_path)
+    assert result.completed_ok == result.in_flight, result  # nothing lost
+    assert result.exit_code in (0, -signal.SIGTERM), result  # uvicorn re-raises the signal it handled
+    assert result.exit_seconds < 25, result  # gunicorn.conf.py's graceful_timeout; uvicorn has none
+    # A newcomer is refused, reset, or still served while the workers drain: never left hanging.
+    assert result.new_connection in {"refused", "reset", "200"}, result
+
+
+@pytest.mark.parametrize("stack", SUPERVISED, ids=[s.name for s in SUPERVISED])
+def test_a_killed_worker_is_replaced(stack: Stack, tmp_path: Path) -> None:
+    result = kill_a_worker(stack, tmp_path)
+    assert result.replaced_within is not None and result.replaced_within < 5, result
+    assert result.served_after, result
+
+
+def test_request_past_timeout_kills_and_replaces_a_sync_worker(tmp_path: Path) -> None:
+    result = request_past_timeout(BY_NAME["gunicorn-sync"], tmp_path)
+    assert result.client_saw in {"500", "reset"}, result  # gunicorn 27 answers 500 as it aborts the worker
+    assert result.log_says, result  # [CRITICAL] WORKER TIMEOUT (pid:...)
+    assert result.replaced, result
+
+
+def test_gthread_heartbeat_outlives_a_slow_request(tmp_path: Path) -> None:
+    """gthread's main thread keeps the heartbeat while a pool thread blocks: timeout does not apply."""
+    result = request_past_timeout(BY_NAME["gunicorn-gthread"], tmp_path)
+    assert result.client_saw == "200", result
+    assert not result.log_says and not result.replaced, result
+
+
+HELLO = [stack for stack in STACKS if stack.hello]
+
+
+@pytest.mark.parametrize("stack", HELLO, ids=[s.name for s in HELLO])
+def test_slowloris_starves_only_gunicorn_sync(stack: Stack, tmp_path: Path) -> None:
+    """4 half-sent requests hold gunicorn sync's 4 workers; the others keep serving. 3 s, loopback."""
+    result = slowloris(stack, tmp_path, connections=4, patience=3.0)
+    assert result.served_meanwhile is (stack.name != "gunicorn-sync"), result
+    assert result.served_after, result
