@@ -4,6 +4,7 @@
 - plain `def` routes run in a thread pool (anyio, 40 threads by default), so
   blocking calls there are safe, but only 40 can wait at once per process.
 - `time.sleep` inside `async def` blocks the loop: every request waits.
+- a WebSocket route is an `async def` that receives and sends until the client leaves.
 
 Run with:  cd asgi && uvicorn fastapi_app:app     (or: uvicorn asgi.fastapi_app:app)
 Test with: curl http://127.0.0.1:8000/slow        (docs at http://127.0.0.1:8000/docs)
@@ -16,7 +17,7 @@ import asyncio
 import os
 import time
 
-from fastapi import FastAPI
+from fastapi import FastAPI, WebSocket, WebSocketDisconnect
 
 SLOW_SECONDS = float(os.environ.get("SLOW_SECONDS", "1"))
 
@@ -49,3 +50,13 @@ def slow_sync() -> dict[str, float]:
 async def blocking() -> dict[str, float]:
     time.sleep(SLOW_SECONDS)  # the bug: blocks the event loop for everyone
     return {"slept": SLOW_SECONDS}
+
+
+@app.websocket("/ws")
+async def echo(websocket: WebSocket) -> None:
+    await websocket.accept()
+    try:
+        while True:
+            await websocket.send_text(await websocket.receive_text())
+    except WebSocketDisconnect:
+        pass  # the client closed the connection: nothing left to do
