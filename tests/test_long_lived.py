@@ -1,0 +1,104 @@
+"""Long-lived connections on real servers: WebSockets on every ASGI stack, streams on both sides."""
+
+from __future__ import annotations
+
+import socket
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+from websockets.exceptions import ConnectionClosed, InvalidStatus
+from websockets.sync.client import ClientConnection, connect
+
+from lab.servers import StackServer, running
+from lab.stacks import BY_NAME, Stack, Target
+
+WEBSOCKET = Target("asgi.websocket_app:app")
+ASGI_SERVERS = [
+    BY_NAME[name] for name in ("uvicorn", "uvicorn-workers", "gunicorn-uvicorn-worker", "gunicorn-asgi")
+]
+HANDSHAKE = (
+    b"GET / HTTP/1.1\r\nHost: lab\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+    b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+)
+ENV = {"PUSH_SECONDS": "0.2", "SLOW_SECONDS": "0.3", "LINES": "3"}
+
+
+def ws_url(server: StackServer) -> str:
+    return f"ws://{server.host}:{server.port}/"
+
+
+def echo(ws: ClientConnection, text: str) -> str:
+    """Send text and return the echo, skipping the server's pushed ticks."""
+    ws.send(text)
+    while (reply := str(ws.recv(timeout=5))).startswith("tick "):
+        pass
+    return reply
+
+
+@pytest.mark.parametrize("stack", ASGI_SERVERS, ids=[s.name for s in ASGI_SERVERS])
+def test_websocket_echo_push_and_close(stack: Stack, tmp_path: Path) -> None:
+    with running([stack], WEBSOCKET, tmp_path, env=ENV) as (server,), connect(ws_url(server)) as ws:
+        assert echo(ws, "hello") == "hello"
+        ticks = [str(ws.recv(timeout=2)) for _ in range(2)]  # pushed without being asked
+        assert all(tick.startswith("tick ") for tick in ticks)
+        ws.close()
+        assert ws.close_code == 1000  # a clean close, acknowledged by the server
+
+
+def close_code_after(url: str, payload: str | bytes) -> int | None:
+    """Send one bad message; return the close code the server ends the connection with."""
+    with connect(url, max_size=None) as ws:
+        ws.send(payload)
+        with pytest.raises(ConnectionClosed):
+            while True:
+                ws.recv(timeout=5)
+        return ws.close_code
+
+
+@pytest.mark.parametrize("stack", ASGI_SERVERS, ids=[s.name for s in ASGI_SERVERS])
+def test_bad_websocket_input_closes_only_that_connection(stack: Stack, tmp_path: Path) -> None:
+    with running([stack], WEBSOCKET, tmp_path, env=ENV) as (server,), connect(ws_url(server)) as bystander:
+        assert close_code_after(ws_url(server), b"\x00\x01") == 1003  # binary where text is expected
+        assert close_code_after(ws_url(server), "x" * 100_000) in (1009, 1011)  # past the 64 KB limit
+        with socket.create_connection((server.host, server.port)) as vanishing:
+            vanishing.sendall(HANDSHAKE)  # then gone mid-handshake, without a close frame
+        assert echo(bystander, "still here") == "still here"
+
+
+def test_wsgi_server_answers_an_upgrade_as_a_plain_request(tmp_path: Path) -> None:
+    """A WSGI app is one call per request: gunicorn hands it the upgrade as a GET, it answers 200."""
+    with (
+        running([BY_NAME["gunicorn-sync"]], "hello", tmp_path) as (server,),
+        pytest.raises(InvalidStatus) as refused,
+    ):
+        connect(ws_url(server), open_timeout=5)
+    assert refused.value.response.status_code == 200  # not 101 Switching Protocols: no WebSocket
+
+
+def first_lines(server: StackServer, streams: int, within: float) -> int:
+    """Open `streams` streams at once; count those whose first line arrived within `within` s."""
+
+    def first_line_after(_: int) -> float:
+        with socket.create_connection((server.host, server.port), timeout=30) as sock:
+            began = time.monotonic()
+            sock.sendall(b"GET / HTTP/1.1\r\nHost: lab\r\n\r\n")
+            received = b""
+            while b"line 1" not in received:
+                received += sock.recv(4096)
+            return time.monotonic() - began
+
+    with ThreadPoolExecutor(streams) as pool:
+        return sum(delay < within for delay in pool.map(first_line_after, range(streams)))
+
+
+def test_gunicorn_sync_holds_exactly_its_workers_in_streams(tmp_path: Path) -> None:
+    """4 workers, 8 clients: 4 streams start at once, 4 wait for a worker (3 lines x 0.3 s)."""
+    with running([BY_NAME["gunicorn-sync"]], Target("wsgi.stream_app:app"), tmp_path, env=ENV) as (server,):
+        assert first_lines(server, streams=8, within=0.6) == 4
+
+
+def test_one_asgi_process_holds_every_stream(tmp_path: Path) -> None:
+    with running([BY_NAME["uvicorn"]], Target("asgi.stream_app:app"), tmp_path, env=ENV) as (server,):
+        assert first_lines(server, streams=50, within=0.6) == 50
