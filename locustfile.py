@@ -56,7 +56,7 @@ class StackUser(FastHttpUser):
 def user_class(stack: Stack) -> type[StackUser]:
     target = getattr(stack, KIND)
     return type(
-        class_name(stack),
+        stack.user_class,
         (StackUser,),
         {
             "host": HOSTS.get(stack.name) or HOST_PATTERN.format(name=stack.name, port=stack.port),
@@ -68,13 +68,9 @@ def user_class(stack: Stack) -> type[StackUser]:
     )
 
 
-def class_name(stack: Stack) -> str:
-    return "".join(part.capitalize() for part in stack.name.split("-"))  # gunicorn-sync -> GunicornSync
-
-
 # One class per stack that has an app of this kind, found by locust among the module's globals.
 for _stack in serving(KIND):
-    globals()[class_name(_stack)] = user_class(_stack)
+    globals()[_stack.user_class] = user_class(_stack)
 
 
 @events.test_start.add_listener

@@ -121,7 +121,7 @@ def run_group(
             "--csv", str(out / prefix), "--html", str(out / f"{prefix}.html"),
             "--only-summary", "--exit-code-on-error", "0",
             *(["--processes", str(processes)] if processes > 1 else []),
-            *[class_name(stack) for stack in group],
+            *[stack.user_class for stack in group],
         ]  # fmt: skip
         locust_env = {**os.environ, "LAB_KIND": scenario.kind, "LAB_HOSTS": json.dumps(hosts),
                       "LAB_TIMELINE_DIR": str(timeline)}  # fmt: skip
@@ -154,10 +154,6 @@ def run_group(
         )
     if failure:
         raise failure
-
-
-def class_name(stack: Stack) -> str:
-    return "".join(part.capitalize() for part in stack.name.split("-"))
 
 
 def watch(

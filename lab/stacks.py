@@ -39,6 +39,11 @@ class Stack:
         return [self.server, *self.options, *bind, target.app]
 
     @property
+    def user_class(self) -> str:
+        """The locustfile's User class for this stack: gunicorn-sync -> GunicornSync."""
+        return "".join(part.capitalize() for part in self.name.split("-"))
+
+    @property
     def processes(self) -> int:
         """Processes that serve requests: the workers behind a master, or the one uvicorn process."""
         for flag in ("-w", "--workers"):

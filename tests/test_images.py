@@ -19,7 +19,8 @@ from lab import images
 from lab.errors import LabError
 from lab.servers import ROOT, free_port, get
 
-pytestmark = pytest.mark.images
+# Building three images (and, on a new machine, the stand-in bases) outlasts the default 300 s.
+pytestmark = [pytest.mark.images, pytest.mark.timeout(1800)]
 
 VARIANTS = ["pip", "pipenv", "uv"]
 APP_LAYER_LIMIT = 45e6  # bytes: the venv copied into the runtime stage, bytecode included
