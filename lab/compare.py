@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
 
-from lab import cli, report, stacks
+from lab import cli, connections, report, stacks
 from lab.errors import LabError
 from lab.measure import CpuSampler, Request, ends_of, percentile, read_requests, throughput
 from lab.report import Result
@@ -41,7 +41,9 @@ def parse(argv: Sequence[str] | None = None) -> argparse.Namespace:
         "--stacks", help="comma-separated stack names (default: the scenario's; see python -m lab list)"
     )
     parser.add_argument(
-        "--users", type=cli.positive_int, default=50, help="concurrent users per stack (default 50)"
+        "--users",
+        type=cli.positive_int,
+        help="concurrent users per stack (default 50); connections: held per stack (default 1000)",
     )
     parser.add_argument(
         "--duration", type=cli.positive_float,
@@ -67,10 +69,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         raise LabError(
             "locust is not installed in this Python: run `make demo`, or pip install -r requirements-dev.txt"
         )
-    seconds = args.slow_seconds or slow_seconds()
-    duration = args.duration or DEFAULT_DURATION[scenario.name]
     out = args.out or ROOT / "reports" / f"{datetime.now():%Y%m%d-%H%M%S}-{scenario.name}"
     out.mkdir(parents=True, exist_ok=True)
+    if scenario.name == "connections":  # no load to generate: connections opened and held
+        held = args.users or 1000
+        title = f"connections: {held} per stack, held open at once"
+        print(f"{title}\nreport: {out}", flush=True)
+        print("\n" + connections.report(connections.scenario(chosen, held, out), title, out))
+        return 0
+    seconds = args.slow_seconds or slow_seconds()
+    duration = args.duration or DEFAULT_DURATION[scenario.name]
+    args.users = args.users or 50
     groups = [[stack] for stack in chosen] if scenario.one_at_a_time else [list(chosen)]
     title = (
         f"{scenario.name}: {args.users} users per stack, {duration:g} s"
@@ -86,9 +95,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             prefix = "locust" if len(groups) == 1 else f"locust-{group[0].name}"
             run_group(group, scenario, args.users, duration, seconds, args.processes, out, prefix, results)
     except (LabError, KeyboardInterrupt) as error:
-        notes.append(
-            f"Run stopped early ({error or 'interrupted'}); these are the numbers measured until then."
-        )
+        why = str(error).splitlines()[0] if str(error) else "interrupted"  # not the whole log tail
+        notes.append(f"Run stopped early ({why}); these are the numbers measured until then.")
         raise
     finally:
         notes += generator_notes(results)

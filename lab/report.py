@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 
 @dataclass
@@ -32,13 +34,17 @@ class Result:
     explanation: str
 
 
-def write(out: Path, results: list[Result], title: str, notes: list[str]) -> None:
-    # JSON has no NaN: a number that could not be measured (no request completed) is null.
+def write_json(path: Path, results: Sequence[Any]) -> None:
+    """One object per result; JSON has no NaN, so a number that could not be measured is null."""
     rows = [
         {k: None if isinstance(v, float) and math.isnan(v) else v for k, v in asdict(r).items()}
         for r in results
     ]
-    (out / "summary.json").write_text(json.dumps(rows, indent=2, allow_nan=False) + "\n")
+    path.write_text(json.dumps(rows, indent=2, allow_nan=False) + "\n")
+
+
+def write(out: Path, results: list[Result], title: str, notes: list[str]) -> None:
+    write_json(out / "summary.json", results)
     (out / "summary.md").write_text(markdown(results, title, notes))
     if results:
         chart(results, title, out / "chart.png")

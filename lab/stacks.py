@@ -141,6 +141,10 @@ SCENARIOS = {
             "pitfalls", "slow", tuple(s for s in STACKS if s.pitfall), False,
             "FastAPI's thread-pool cap and time.sleep inside async def",
         ),
+        Scenario(
+            "connections", "slow", tuple(s for s in STACKS if not s.pitfall), True,
+            "long-lived connections held open: streams on every stack, WebSockets on the ASGI ones",
+        ),
     )
 }  # fmt: skip
 

@@ -127,3 +127,17 @@ def test_ctrl_c_stops_every_server_and_locust(tmp_path: Path) -> None:
     assert process.returncode == 130
     assert not [p for p in children if p.is_running() and p.status() != psutil.STATUS_ZOMBIE]
     assert (out / "summary.json").exists()
+
+
+def test_connections_scenario_reports_what_each_stack_holds(tmp_path: Path) -> None:
+    out = tmp_path / "report"
+    result = run_compare("--scenario", "connections", "--stacks", "gunicorn-sync,uvicorn", "--users", "20",
+                         "--out", str(out))  # fmt: skip
+    assert result.returncode == 0, result.stderr + result.stdout
+    rows = {(row["stack"], row["kind"]): row for row in json.loads((out / "summary.json").read_text())}
+    assert set(rows) == {("gunicorn-sync", "stream"), ("uvicorn", "stream"), ("uvicorn", "websocket")}
+    assert rows["gunicorn-sync", "stream"]["held"] == 4  # one stream per worker, the rest wait
+    assert rows["uvicorn", "stream"]["held"] == 20
+    assert rows["uvicorn", "websocket"]["held"] == 20
+    assert rows["uvicorn", "websocket"]["kb_per_connection"] > 0
+    assert "4 workers x 1 request each, each busy for a whole stream" in (out / "summary.md").read_text()
