@@ -25,17 +25,27 @@ def list_stacks(args: argparse.Namespace) -> int:
 
 
 def serve(args: argparse.Namespace) -> int:
-    """Every stack on its own fixed port, for locustfile.py and its web UI, until Ctrl-C."""
-    chosen = (
-        stacks.choose(args.stacks, stacks.SCENARIOS[args.kind]) if args.stacks else stacks.serving(args.kind)
-    )
+    """Every stack on its own fixed port, for the locustfiles and their web UI, until Ctrl-C."""
+    if args.kind == "websocket":
+        target: str | stacks.Target = stacks.WEBSOCKET
+        chosen = stacks.websocket_stacks()
+        locust = "locust -f websocket_locustfile.py"
+    else:
+        target, chosen = args.kind, stacks.serving(args.kind)
+        locust = (
+            "locust -f locustfile.py" if args.kind == "slow" else "LAB_KIND=hello locust -f locustfile.py"
+        )
+    if args.stacks:
+        named = {stack.name for stack in stacks.choose(args.stacks, stacks.SCENARIOS["slow"])}
+        chosen = tuple(stack for stack in chosen if stack.name in named)
     slow_seconds()
     log_dir = Path(tempfile.mkdtemp(prefix="lab-serve-"))
-    with running(chosen, args.kind, log_dir, ports=[s.port for s in chosen]) as servers:
+    with running(chosen, target, log_dir, ports=[s.port for s in chosen]) as servers:
         for server in servers:
-            print(f"{server.stack.name:<24} {server.url}{server.target.path}  ({server.target.app})")
-        hint = "" if args.kind == "slow" else f"LAB_KIND={args.kind} "
-        print(f"logs in {log_dir}; now run: {hint}locust -f locustfile.py --class-picker  (Ctrl-C stops)")
+            print(
+                f"{server.stack.name:<24} {server.url}{server.target.path}  ({server.target.app})", flush=True
+            )
+        print(f"logs in {log_dir}; now run: {locust} --class-picker  (Ctrl-C stops)", flush=True)
         while all(server.process.poll() is None for server in servers):
             time.sleep(0.5)
         dead = next(server for server in servers if server.process.poll() is not None)
@@ -120,7 +130,9 @@ def main() -> int:
     commands.add_parser("list", help="the stack matrix").set_defaults(func=list_stacks)
 
     p = commands.add_parser("serve", help="run the stacks on their fixed ports (8001-8008) until Ctrl-C")
-    p.add_argument("--kind", choices=["slow", "hello"], default="slow", help="which app each stack serves")
+    p.add_argument(
+        "--kind", choices=["slow", "hello", "websocket"], default="slow", help="which app each stack serves"
+    )
     p.add_argument("--stacks", help="comma-separated stack names (default: every stack with such an app)")
     p.set_defaults(func=serve)
 

@@ -154,6 +154,14 @@ def serving(kind: str) -> tuple[Stack, ...]:
     return tuple(stack for stack in STACKS if getattr(stack, kind) is not None)
 
 
+WEBSOCKET = Target("asgi.websocket_app:app")
+
+
+def websocket_stacks() -> tuple[Stack, ...]:
+    """The stacks that can serve WebSockets: ASGI servers (the pitfalls aside)."""
+    return tuple(stack for stack in STACKS if stack.interface == "ASGI" and not stack.pitfall)
+
+
 def choose(names: str | None, scenario: Scenario) -> tuple[Stack, ...]:
     """The stacks named in a comma-separated list, or the scenario's default ones."""
     if not names:

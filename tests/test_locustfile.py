@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 
 from lab.servers import ROOT, free_port, running
-from lab.stacks import BY_NAME, serving
+from lab.stacks import BY_NAME, WEBSOCKET, serving
 from tests.conftest import SLOW
 
 
@@ -63,3 +63,23 @@ def test_master_and_worker_load_every_stack_together(tmp_path: Path) -> None:
     for stack in stacks:
         assert int(rows[stack.name]["Request Count"]) > 0
         assert rows[stack.name]["Failure Count"] == "0"
+
+
+def test_websocket_round_trips_are_rows_beside_the_http_ones(tmp_path: Path) -> None:
+    stacks = [BY_NAME["uvicorn"], BY_NAME["gunicorn-asgi"]]
+    with running(stacks, WEBSOCKET, tmp_path / "logs", env={"PUSH_SECONDS": "0.3"}) as servers:
+        env = {"LAB_HOSTS": json.dumps({s.stack.name: s.url for s in servers})}
+        run = subprocess.Popen(
+            [sys.executable, "-m", "locust", "-f", "websocket_locustfile.py", "--headless",
+             "-u", "10", "-r", "10", "-t", "4s", "--csv", str(tmp_path / "ws"), "Uvicorn", "GunicornAsgi"],
+            cwd=ROOT, env={**os.environ, **env}, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        )  # fmt: skip
+        output, _ = run.communicate(timeout=60)
+    assert run.returncode == 0, output
+    with (tmp_path / "ws_stats.csv").open(newline="") as file:
+        rows = {row["Name"]: row for row in csv.DictReader(file)}
+    for stack in stacks:
+        row = rows[f"{stack.name} ws"]
+        assert row["Type"] == "WS"
+        assert int(row["Request Count"]) >= 10  # 5 users each, a message a second, for 4 s
+        assert row["Failure Count"] == "0"
