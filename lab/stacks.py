@@ -69,7 +69,7 @@ STACKS: tuple[Stack, ...] = (
     Stack(
         # One worker: a keep-alive connection stays with the worker that accepted it, so
         # with -w 2 --threads 8 a worker holding 3 of the 50 connections idles 5 threads
-        # (measured: anywhere from 11 to 16 rps, run to run). One pool of 16 is exactly 16.
+        # (measured: 11.0 and 15.9 rps in two runs, bound 16). One pool of 16 holds its bound.
         "gunicorn-gthread", "WSGI", "gunicorn", ("-w", "1", "--threads", "16"),
         slots=16, slots_why="1 worker x 16 threads, 1 request per thread",
         slow=WSGI_SLOW, hello=WSGI_HELLO, port=8002,
