@@ -84,7 +84,7 @@ def time_burst(args: argparse.Namespace) -> int:
 
 
 def fault(args: argparse.Namespace) -> int:
-    """A fault on one stack, shown: SIGTERM mid-request, or a worker killed."""
+    """A fault on one stack, shown: SIGTERM mid-request, a killed worker, the timeout, slowloris."""
     stack = stacks.get(args.stack)
     log_dir = Path(tempfile.mkdtemp(prefix="lab-fault-"))
     if args.fault == "shutdown":
