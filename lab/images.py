@@ -70,10 +70,17 @@ def exists(cmd: list[str], image: str) -> bool:
     return run(cmd, "image", "inspect", image, check=False).returncode == 0
 
 
+def pulled(cmd: list[str], image: str) -> bool:
+    """True if the image is here or can be pulled; a registry that hangs counts as unreachable."""
+    try:
+        return exists(cmd, image) or run(cmd, "pull", image, check=False, timeout=120).returncode == 0
+    except subprocess.TimeoutExpired:
+        return False
+
+
 def bases(cmd: list[str]) -> dict[str, str]:
     """The real base images when they can be pulled, else the local stand-ins (built once)."""
-    if all(exists(cmd, image) or run(cmd, "pull", image, check=False, timeout=120).returncode == 0
-           for image in REAL_BASES.values()):  # fmt: skip
+    if all(pulled(cmd, image) for image in REAL_BASES.values()):
         return REAL_BASES
     if not all(exists(cmd, image) for image in STANDIN_BASES.values()):
         build_standins(cmd)
