@@ -86,42 +86,13 @@ def time_burst(args: argparse.Namespace) -> int:
 def fault(args: argparse.Namespace) -> int:
     """A fault on one stack, shown: SIGTERM mid-request, a killed worker, the timeout, slowloris."""
     stack = stacks.get(args.stack)
-    log_dir = Path(tempfile.mkdtemp(prefix="lab-fault-"))
-    if args.fault == "shutdown":
-        r = faults.graceful_shutdown(stack, log_dir)
-        print(
-            f"{stack.name}: SIGTERM with {r.in_flight} requests in flight"
-            f" -> {r.completed_ok} finished with 200;"
-            f" a new connection got: {r.new_connection};"
-            f" the master exited ({r.exit_code}) after {r.exit_seconds} s"
-        )
-        return 0 if r.completed_ok == r.in_flight else 1
-    if args.fault == "timeout":
-        if stack.server != "gunicorn":
-            raise LabError(f"{stack.name}: the worker timeout is gunicorn's; uvicorn has none")
-        t = faults.request_past_timeout(stack, log_dir)
-        print(
-            f"{stack.name} with --timeout 2, a request sleeping 6 s: the client got {t.client_saw};"
-            f" WORKER TIMEOUT logged: {t.log_says}; worker replaced: {t.replaced}"
-        )
-        return 0
-    if args.fault == "slowloris":
-        s = faults.slowloris(stack, log_dir)
-        print(
-            f"{stack.name} with {s.idle_connections} half-sent requests held open:"
-            f" a normal request {'was' if s.served_meanwhile else 'was NOT'} served within 3 s;"
-            f" after they closed: {'served' if s.served_after else 'NOT served'}"
-        )
-        return 0
-    if stack.server != "gunicorn" and stack.processes == 1:
+    if args.fault == "timeout" and stack.server != "gunicorn":
+        raise LabError(f"{stack.name}: the worker timeout is gunicorn's; uvicorn has none")
+    if args.fault == "kill-worker" and not stack.supervised:
         raise LabError(f"{stack.name} is a single process: nothing supervises it, killing it ends it")
-    k = faults.kill_a_worker(stack, log_dir)
-    replaced = f"replaced within {k.replaced_within} s" if k.replaced_within is not None else "NOT replaced"
-    print(
-        f"{stack.name}: worker {k.killed} killed with SIGKILL -> {replaced};"
-        f" later requests ok: {k.served_after}"
-    )
-    return 0 if k.replaced_within is not None and k.served_after else 1
+    result = faults.FAULTS[args.fault](stack, Path(tempfile.mkdtemp(prefix="lab-fault-")))
+    print(f"{stack.name}: {result.describe()}")
+    return 0 if result.ok else 1
 
 
 def main() -> int:
@@ -150,7 +121,7 @@ def main() -> int:
     p = commands.add_parser(
         "fault", help="show a fault on one stack: shutdown (SIGTERM mid-request) or kill-worker"
     )
-    p.add_argument("fault", choices=["shutdown", "kill-worker", "timeout", "slowloris"])
+    p.add_argument("fault", choices=faults.FAULTS)
     p.add_argument("stack", help="a stack name")
     p.set_defaults(func=fault)
 

@@ -8,9 +8,11 @@ import signal
 import socket
 import subprocess
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 import psutil
 
@@ -27,6 +29,17 @@ class Shutdown:
     new_connection: str  # what a connection attempted after SIGTERM got: "refused", "reset", "timeout", "200"
     exit_code: int | None
     exit_seconds: float  # from SIGTERM to the master's exit
+
+    @property
+    def ok(self) -> bool:
+        return self.completed_ok == self.in_flight
+
+    def describe(self) -> str:
+        return (
+            f"SIGTERM with {self.in_flight} requests in flight -> {self.completed_ok} finished with 200;"
+            f" a new connection got: {self.new_connection};"
+            f" the master exited ({self.exit_code}) after {self.exit_seconds} s"
+        )
 
 
 def try_new_connection(server: StackServer, timeout: float = SLOW + 3) -> str:
@@ -72,6 +85,18 @@ class Replacement:
     replaced_within: float | None  # seconds until a new worker pid appeared, None if none did
     served_after: bool
 
+    @property
+    def ok(self) -> bool:
+        return self.replaced_within is not None and self.served_after
+
+    def describe(self) -> str:
+        replaced = (
+            "NOT replaced" if self.replaced_within is None else f"replaced within {self.replaced_within} s"
+        )
+        return (
+            f"worker {self.killed} killed with SIGKILL -> {replaced}; later requests ok: {self.served_after}"
+        )
+
 
 def listens(pid: int, port: int) -> bool:
     """A worker holds the listening socket; helpers (multiprocessing's resource tracker) do not."""
@@ -104,6 +129,16 @@ class Timeout:
     log_says: bool  # the master logged WORKER TIMEOUT
     replaced: bool  # a new worker was booted in its place
 
+    @property
+    def ok(self) -> bool:
+        return self.client_saw != "timeout"  # the client was answered or cut off, not left hanging
+
+    def describe(self) -> str:
+        return (
+            f"with --timeout 2, a request sleeping 6 s: the client got {self.client_saw};"
+            f" WORKER TIMEOUT logged: {self.log_says}; worker replaced: {self.replaced}"
+        )
+
 
 def request_past_timeout(stack: Stack, log_dir: Path, timeout: int = 2) -> Timeout:
     """A request that blocks longer than gunicorn's `timeout`: the master kills the silent worker."""
@@ -130,6 +165,17 @@ class Slowloris:
     served_meanwhile: bool  # a normal request got its answer while they were held open
     served_after: bool  # and after they were closed
 
+    @property
+    def ok(self) -> bool:
+        return self.served_after  # starved for a while perhaps, but not for good
+
+    def describe(self) -> str:
+        return (
+            f"with {self.idle_connections} half-sent requests held open, a normal request"
+            f" {'was' if self.served_meanwhile else 'was NOT'} served within 3 s;"
+            f" after they closed it {'was' if self.served_after else 'was NOT'}"
+        )
+
 
 def slowloris(stack: Stack, log_dir: Path, connections: int = 4, patience: float = 3.0) -> Slowloris:
     """Hold `connections` requests open half-sent, then try a normal request beside them."""
@@ -147,3 +193,20 @@ def slowloris(stack: Stack, log_dir: Path, connections: int = 4, patience: float
                 sock.close()
         after = try_new_connection(server, 10) == "200"
     return Slowloris(connections, meanwhile, after)
+
+
+class Outcome(Protocol):
+    """What every fault reports: did the server come through, and what happened, in a sentence."""
+
+    @property
+    def ok(self) -> bool: ...
+
+    def describe(self) -> str: ...
+
+
+FAULTS: dict[str, Callable[[Stack, Path], Outcome]] = {
+    "shutdown": graceful_shutdown,
+    "kill-worker": kill_a_worker,
+    "timeout": request_past_timeout,
+    "slowloris": slowloris,
+}

@@ -51,6 +51,11 @@ class Stack:
                 return int(self.options[self.options.index(flag) + 1])
         return 1
 
+    @property
+    def supervised(self) -> bool:
+        """A master restarts its workers: gunicorn's arbiter, or uvicorn's --workers supervisor."""
+        return self.server == "gunicorn" or self.processes > 1
+
     def bound_rps(self, users: int, seconds: float) -> float:
         """Little's law for a closed loop with no think time: in flight / time in the server."""
         in_flight = users if self.slots is None else min(users, self.slots)

@@ -10,7 +10,7 @@ import pytest
 from lab.faults import graceful_shutdown, kill_a_worker, request_past_timeout, slowloris
 from lab.stacks import BY_NAME, STACKS, Stack
 
-SUPERVISED = [stack for stack in STACKS if stack.server == "gunicorn" or stack.processes > 1]
+SUPERVISED = [stack for stack in STACKS if stack.supervised]
 
 
 @pytest.mark.parametrize("stack", STACKS, ids=[s.name for s in STACKS])
