@@ -22,20 +22,15 @@ LAB_HOST_PATTERN='http://{name}:8000' moves them all (docker/compose.yaml does).
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 from typing import Any
 
 from locust import FastHttpUser, constant, events, run_single_user, task
 
-from lab.stacks import Stack, serving
+from lab.stacks import Stack, locust_host, serving
 
 KIND = os.environ.get("LAB_KIND", "slow")
-# Where each stack listens: LAB_HOSTS names stacks one by one (compare.py uses free ports),
-# LAB_HOST_PATTERN gives the rule for all (compose: http://{name}:8000).
-HOSTS: dict[str, str] = json.loads(os.environ.get("LAB_HOSTS", "{}"))
-HOST_PATTERN = os.environ.get("LAB_HOST_PATTERN", "http://127.0.0.1:{port}")
 
 
 class StackUser(FastHttpUser):
@@ -59,7 +54,7 @@ def user_class(stack: Stack) -> type[StackUser]:
         stack.user_class,
         (StackUser,),
         {
-            "host": HOSTS.get(stack.name) or HOST_PATTERN.format(name=stack.name, port=stack.port),
+            "host": locust_host(stack),
             "stack": stack.name,
             "path": target.path,
             "__module__": __name__,

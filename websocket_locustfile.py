@@ -13,17 +13,12 @@ As in locustfile.py: no -H/--host, and LAB_HOSTS / LAB_HOST_PATTERN move stacks.
 
 from __future__ import annotations
 
-import json
-import os
 import time
 
 import websocket  # websocket-client: blocking, made cooperative by locust's gevent
 from locust import User, constant, run_single_user, task
 
-from lab.stacks import Stack, websocket_stacks
-
-HOSTS: dict[str, str] = json.loads(os.environ.get("LAB_HOSTS", "{}"))
-HOST_PATTERN = os.environ.get("LAB_HOST_PATTERN", "http://127.0.0.1:{port}")
+from lab.stacks import Stack, locust_host, websocket_stacks
 
 
 class WebSocketUser(User):
@@ -56,8 +51,7 @@ class WebSocketUser(User):
 
 
 def user_class(stack: Stack) -> type[WebSocketUser]:
-    host = HOSTS.get(stack.name) or HOST_PATTERN.format(name=stack.name, port=stack.port)
-    attributes = {"host": host, "stack": stack.name, "__module__": __name__}
+    attributes = {"host": locust_host(stack), "stack": stack.name, "__module__": __name__}
     return type(stack.user_class, (WebSocketUser,), attributes)
 
 

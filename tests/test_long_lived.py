@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
 import socket
-import time
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 from websockets.sync.client import ClientConnection, connect
 
+from lab import connections
 from lab.servers import StackServer, running
 from lab.stacks import BY_NAME, Stack, Target
 
@@ -78,19 +78,8 @@ def test_wsgi_server_answers_an_upgrade_as_a_plain_request(tmp_path: Path) -> No
 
 
 def first_lines(server: StackServer, streams: int, within: float) -> int:
-    """Open `streams` streams at once; count those whose first line arrived within `within` s."""
-
-    def first_line_after(_: int) -> float:
-        with socket.create_connection((server.host, server.port), timeout=30) as sock:
-            began = time.monotonic()
-            sock.sendall(b"GET / HTTP/1.1\r\nHost: lab\r\n\r\n")
-            received = b""
-            while b"line 1" not in received:
-                received += sock.recv(4096)
-            return time.monotonic() - began
-
-    with ThreadPoolExecutor(streams) as pool:
-        return sum(delay < within for delay in pool.map(first_line_after, range(streams)))
+    """Streams opened at once whose first line came within `within` s, counted as the runner counts."""
+    return asyncio.run(connections.first_lines(server.host, server.port, streams, within))
 
 
 def test_gunicorn_sync_holds_exactly_its_workers_in_streams(tmp_path: Path) -> None:
