@@ -1,8 +1,9 @@
 """FastAPI: the same ideas with a framework, and where each route runs.
 
 - `async def` routes run on the event loop: they must only `await` I/O.
-- plain `def` routes run in a thread pool (anyio, 40 threads by default), so
-  blocking calls there are safe, but only 40 can wait at once per process.
+- plain `def` routes run in a thread pool (anyio's, 40 threads unless
+  THREAD_LIMIT says otherwise), so blocking calls there are safe, but only that
+  many can wait at once per process.
 - `time.sleep` inside `async def` blocks the loop: every request waits.
 - a WebSocket route is an `async def` that receives and sends until the client leaves.
 
@@ -16,12 +17,25 @@ from __future__ import annotations
 import asyncio
 import os
 import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 
+import anyio.to_thread
 from fastapi import FastAPI, WebSocket, WebSocketDisconnect
 
 SLOW_SECONDS = float(os.environ.get("SLOW_SECONDS", "1"))
+# How many `def` routes run at once per process: the size of anyio's thread pool.
+THREAD_LIMIT = int(os.environ.get("THREAD_LIMIT", "40"))
 
-app = FastAPI(title="WSGI vs ASGI lab")
+
+@asynccontextmanager
+async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+    # The limiter belongs to the event loop, so it is sized once the loop runs.
+    anyio.to_thread.current_default_thread_limiter().total_tokens = THREAD_LIMIT
+    yield
+
+
+app = FastAPI(title="WSGI vs ASGI lab", lifespan=lifespan)
 
 
 @app.get("/")

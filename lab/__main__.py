@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import argparse
+import ipaddress
 import math
 import os
+import socket
 import sys
 import tempfile
 import time
+import urllib.parse
 from pathlib import Path
 
 from lab import cli, faults, stacks
@@ -17,10 +20,13 @@ from lab.servers import HOST, ROOT, check_port_free, running, slow_seconds
 
 
 def list_stacks(args: argparse.Namespace) -> int:
-    print(f"{'stack':<24} {'iface':<5} {'slots':>5}  command (slow scenario)")
-    for stack in stacks.STACKS:
-        slots = "inf" if stack.slots is None else str(stack.slots)
-        print(f"{stack.name:<24} {stack.interface:<5} {slots:>5}  {' '.join(stack.command(stack.slow))}")
+    sized = stacks.size_all([(stack, stack.slow) for stack in stacks.STACKS])
+    print(f"{'stack':<24} {'iface':<5} {'slots':>5}  command (slow scenario), path")
+    for stack, slots in zip(stacks.STACKS, sized, strict=True):
+        count = "inf" if slots.count is None else str(slots.count)
+        env = "".join(f"{k}={v} " for k, v in stack.env)
+        command = env + " ".join(stack.command(stack.slow))
+        print(f"{stack.name:<24} {stack.interface:<5} {count:>5}  {command}, GET {stack.slow.path}")
     return 0
 
 
@@ -69,18 +75,60 @@ def dev(args: argparse.Namespace) -> int:
 
 
 def time_burst(args: argparse.Namespace) -> int:
-    """N concurrent slow requests against one stack, beside what its slots predict."""
-    stack = stacks.get(args.stack)
+    """N concurrent slow requests against a stack, or a server of your own, beside what its slots predict."""
     n: int = args.n
+    if args.slow_seconds:
+        os.environ["SLOW_SECONDS"] = str(args.slow_seconds)  # for the server the lab starts, and the theory
     seconds = slow_seconds()
-    with running([stack], "slow", Path(tempfile.mkdtemp(prefix="lab-burst-"))) as (server,):
-        result = burst(server.host, server.port, server.target.path, n)
-    rounds = 1 if stack.slots is None else math.ceil(n / stack.slots)
+    if args.url:
+        if args.stack or args.workers or args.threads:
+            raise LabError("--url times a server you started: give no stack, --workers or --threads with it")
+        host, port, path = loopback_url(args.url)
+        slots = stacks.Slots(
+            args.slots, f"{args.slots} slots, as --slots says" if args.slots else "unbounded", 1
+        )
+        check_answers(host, port, args.url)
+        result = burst(host, port, path, n)
+        name = args.url
+    else:
+        if not args.stack:
+            raise LabError("name a stack (python -m lab list), or time a server of your own with --url")
+        if args.slots:
+            raise LabError("--slots goes with --url; a stack's slots come from its command")
+        stack = stacks.get(args.stack).configured(args.workers, args.threads)
+        slots = stack.slots(stack.slow)
+        with running([stack], "slow", Path(tempfile.mkdtemp(prefix="lab-burst-"))) as (server,):
+            result = burst(server.host, server.port, server.target.path, n)
+        name = f"{stack.name} ({' '.join([stack.server, *stack.options, stack.slow.app])})"
+    rounds = 1 if slots.count is None else math.ceil(n / slots.count)
+    statuses = sorted(set(result.statuses))
     print(
-        f"{stack.name}: {n} requests of {seconds:g} s took {result.wall:.2f} s "
-        f"= {result.wall / seconds:.2f} sleeps; theory {rounds} ({stack.slots_why})"
+        f"{name}: {n} requests of {seconds:g} s took {result.wall:.2f} s "
+        f"= {result.wall / seconds:.2f} sleeps; theory {rounds} ({slots.why})"
+        + ("" if statuses == [200] else f"; statuses {statuses}")
     )
-    return 0 if all(status == 200 for status in result.statuses) else 1
+    return 0 if statuses == [200] else 1
+
+
+def loopback_url(url: str) -> tuple[str, int, str]:
+    """host, port and path of an http:// URL on this machine; load goes nowhere else."""
+    parts = urllib.parse.urlsplit(url)
+    host = parts.hostname or ""
+    try:
+        loopback = host == "localhost" or ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        loopback = False
+    if parts.scheme != "http" or not loopback:
+        raise LabError(f"--url {url}: give an http:// URL on this machine (127.0.0.1, ::1 or localhost)")
+    path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+    return host, parts.port or 80, path
+
+
+def check_answers(host: str, port: int, url: str) -> None:
+    try:
+        socket.create_connection((host, port), timeout=5).close()
+    except OSError as error:
+        raise LabError(f"--url {url}: nothing answers there ({error.strerror or error})") from None
 
 
 def fault(args: argparse.Namespace) -> int:
@@ -113,9 +161,27 @@ def main() -> int:
     p.add_argument("--port", type=cli.positive_int, default=8000)
     p.set_defaults(func=dev)
 
-    p = commands.add_parser("burst", help="time N concurrent slow requests against one stack")
-    p.add_argument("stack", help="a stack name")
+    p = commands.add_parser(
+        "burst", help="time N concurrent slow requests against one stack, or your own server (--url)"
+    )
+    p.add_argument("stack", nargs="?", help="a stack name (python -m lab list)")
     p.add_argument("-n", type=cli.positive_int, default=10, help="requests at once (default 10)")
+    p.add_argument(
+        "--slow-seconds", type=cli.positive_float,
+        help="how long each request waits (default: $SLOW_SECONDS, else 1); with --url, your server's wait",
+    )  # fmt: skip
+    p.add_argument(
+        "--workers", type=cli.positive_int, help="worker processes (gunicorn -w, uvicorn --workers)"
+    )
+    p.add_argument(
+        "--threads", type=cli.positive_int, help=f"threads per worker ({', '.join(stacks.threaded())})"
+    )
+    p.add_argument(
+        "--url", help="time a server you started yourself, e.g. http://127.0.0.1:8000/ (loopback only)"
+    )
+    p.add_argument(
+        "--slots", type=cli.positive_int, help="with --url: requests it serves at once (default: unbounded)"
+    )
     p.set_defaults(func=time_burst)
 
     p = commands.add_parser(

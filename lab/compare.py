@@ -8,20 +8,32 @@ import importlib.util
 import json
 import math
 import os
+import shutil
 import signal
 import subprocess
 import sys
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
 from lab import cli, connections, report, stacks
+from lab.environment import environment
 from lab.errors import LabError
-from lab.measure import CpuSampler, Request, ends_of, percentile, read_requests, throughput
+from lab.measure import (
+    CpuSampler,
+    Request,
+    Window,
+    observe,
+    read_requests,
+    settle_seconds,
+    shortest_window,
+    steady_window,
+)  # fmt: skip
 from lab.report import Result
 from lab.servers import ROOT, StackServer, running, slow_seconds
-from lab.stacks import Scenario, Stack
+from lab.stacks import Scenario, Slots, Stack
 
 DEFAULT_DURATION = {"slow": 30.0, "hello": 10.0, "pitfalls": 30.0}
 SATURATED = 0.9  # a locust process above 90% of a core can't send faster: it is the bottleneck
@@ -58,6 +70,14 @@ def parse(argv: Sequence[str] | None = None) -> argparse.Namespace:
         "--slow-seconds", type=cli.positive_float,
         help="how long each slow request waits (default: $SLOW_SECONDS, else 1)",
     )  # fmt: skip
+    parser.add_argument(
+        "--workers", type=cli.positive_int,
+        help="worker processes for every chosen stack (gunicorn -w, uvicorn --workers); the theory follows",
+    )  # fmt: skip
+    parser.add_argument(
+        "--threads", type=cli.positive_int,
+        help=f"threads per worker, for the stacks that have them ({', '.join(stacks.threaded())})",
+    )  # fmt: skip
     return parser.parse_args(argv)
 
 
@@ -70,19 +90,26 @@ def main(argv: Sequence[str] | None = None) -> int:
             "locust is not installed in this Python: run `make demo`, or pip install -r requirements-dev.txt"
         )
     out = args.out or ROOT / "reports" / f"{datetime.now():%Y%m%d-%H%M%S}-{scenario.name}"
-    out.mkdir(parents=True, exist_ok=True)
+    if args.workers or args.threads:
+        chosen = tuple(stack.configured(args.workers, args.threads) for stack in chosen)
     if scenario.name == "connections":  # no load to generate: connections opened and held
+        make_folder(out)
         held = args.users or 1000
         title = f"connections: {held} per stack, held open at once"
         print(f"{title}\nreport: {out}", flush=True)
-        print("\n" + connections.report(connections.scenario(chosen, held, out), title, out))
+        rows = connections.scenario(chosen, held, out)
+        print("\n" + connections.report(rows, title, out, environment()))
         return 0
     seconds = args.slow_seconds or slow_seconds()
-    duration = args.duration or DEFAULT_DURATION[scenario.name]
-    args.users = args.users or 50
+    users = args.users or 50
+    sized = stacks.size_all([(stack, getattr(stack, scenario.kind)) for stack in chosen])
+    slots = {stack.name: size for stack, size in zip(chosen, sized, strict=True)}
+    service = seconds if scenario.kind == "slow" else 0.0
+    duration = choose_duration(args.duration, scenario, chosen, slots, users, service)
+    make_folder(out)
     groups = [[stack] for stack in chosen] if scenario.one_at_a_time else [list(chosen)]
     title = (
-        f"{scenario.name}: {args.users} users per stack, {duration:g} s"
+        f"{scenario.name}: {users} users per stack, {duration:g} s"
         + (f", each request waits {seconds:g} s" if scenario.kind == "slow" else "")
         + f", {args.processes} locust process{'es' if args.processes > 1 else ''}"
     )
@@ -93,14 +120,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         for group in groups:
             prefix = "locust" if len(groups) == 1 else f"locust-{group[0].name}"
-            run_group(group, scenario, args.users, duration, seconds, args.processes, out, prefix, results)
+            run = Run(scenario, users, duration, service, args.processes, out, prefix)
+            run_group(group, slots, run, results)
     except (LabError, KeyboardInterrupt) as error:
         why = str(error).splitlines()[0] if str(error) else "interrupted"  # not the whole log tail
         notes.append(f"Run stopped early ({why}); these are the numbers measured until then.")
         raise
     finally:
-        notes += generator_notes(results)
-        report.write(out, results, title, notes)
+        notes += generator_notes(results) + censoring_notes(results)
+        report.write(out, results, title, notes, environment())
         if results:
             print("\n" + report.text_table(results))
         for note in notes:
@@ -109,17 +137,84 @@ def main(argv: Sequence[str] | None = None) -> int:
     return 0
 
 
-def run_group(
-    group: list[Stack], scenario: Scenario, users: int, duration: float, seconds: float,
-    processes: int, out: Path, prefix: str, results: list[Result],
-) -> None:  # fmt: skip
+def make_folder(out: Path) -> None:
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise LabError(f"cannot write the report to {out}: {error.strerror}") from None
+
+
+def time_in_system(slots: Slots, users: int, service: float) -> float:
+    """Little's law read the other way: how long each request waits once the queue is full."""
+    if slots.count is None or users <= slots.count:
+        return service
+    return service * users / slots.count
+
+
+def choose_duration(
+    asked: float | None, scenario: Scenario, chosen: Sequence[Stack], slots: dict[str, Slots],
+    users: int, service: float,
+) -> float:  # fmt: skip
+    """The run's length: long enough for every stack's queue to fill and a steady window to follow.
+
+    Too short a run measures the requests that happened to finish first (survivor bias)
+    and none of the queue; the default is lengthened to fit, an explicit --duration refused.
+    """
+    needs = {
+        stack.name: settle_seconds(time_in_system(slots[stack.name], users, service))
+        + shortest_window(service)
+        for stack in chosen
+    }
+    name, need = max(needs.items(), key=lambda item: item[1])
+    need = math.ceil(need)
+    wait = time_in_system(slots[name], users, service)
+    why = (
+        f"{users} users share {plural(slots[name].count or 0, 'slot')} of {service:g} s,"
+        f" so each request waits {wait:g} s"
+        if wait > service
+        else f"each request takes {service:g} s"
+        if service
+        else "users ramp up"
+    )
+    if asked is not None and asked < need:
+        raise LabError(
+            f"--duration {asked:g} is too short for {name}: {why}; the steady state starts "
+            f"{settle_seconds(wait):g} s in and needs {shortest_window(service):g} s more: "
+            f"use --duration {need} or more"
+        )
+    if asked is not None:
+        return asked
+    default = DEFAULT_DURATION[scenario.name]
+    if need > default:
+        print(f"duration lengthened from {default:g} s to {need} s: for {name}, {why}", flush=True)
+    return max(default, need)
+
+
+@dataclass(frozen=True)
+class Run:
+    """One locust run's settings."""
+
+    scenario: Scenario
+    users: int
+    duration: float
+    service: float  # seconds each request waits on I/O (0 for hello)
+    processes: int
+    out: Path
+    prefix: str
+
+
+def run_group(group: list[Stack], slots: dict[str, Slots], run: Run, results: list[Result]) -> None:
     """Start the group's servers, load them all at once with one locust run, add their results.
 
     If a server dies or locust fails, the results measured until then are still added, then it raises.
     """
+    scenario, users, duration, processes, out, prefix = (
+        run.scenario, run.users, run.duration, run.processes, run.out, run.prefix
+    )  # fmt: skip
     timeline = out / "timeline" / prefix
-    timeline.mkdir(parents=True, exist_ok=True)
-    env = {"SLOW_SECONDS": str(seconds)}
+    shutil.rmtree(timeline, ignore_errors=True)  # a report folder used again: only this run's requests
+    timeline.mkdir(parents=True)
+    env = {"SLOW_SECONDS": str(run.service)} if run.service else {}
     with running(group, scenario.kind, out / "logs", env) as servers:
         hosts = {server.stack.name: server.url for server in servers}
         total = users * len(group)
@@ -155,11 +250,11 @@ def run_group(
             tail = "\n".join((out / f"{prefix}.log").read_text(errors="replace").splitlines()[-10:])
             failure = LabError(f"locust exited with code {locust.returncode}; its log ends with:\n{tail}")
     requests = read_requests(timeline)
-    warmup = 1.0 + (seconds if scenario.kind == "slow" else 0.0) + 1.0  # ramp-up, first responses, settling
+    everyone = [r for rs in requests.values() for r in rs]
     for stack in group:
-        results.append(
-            measure(stack, requests.get(stack.name, []), requests, scenario, users, seconds, warmup, sampler)
-        )
+        size = slots[stack.name]
+        window = steady_window(everyone, settle_seconds(time_in_system(size, users, run.service)))
+        results.append(row(stack, size, requests.get(stack.name, []), window, run, sampler))
     if failure:
         raise failure
 
@@ -210,73 +305,103 @@ def read_counts(stats: Path) -> dict[str, int]:
         return {}
 
 
-def measure(
-    stack: Stack, requests: list[Request], everyone: dict[str, list[Request]], scenario: Scenario,
-    users: int, seconds: float, warmup: float, sampler: CpuSampler,
-) -> Result:  # fmt: skip
-    """One stack's numbers over the run's steady-state window, beside its bound."""
-    all_requests = [r for rs in everyone.values() for r in rs]
-    if all_requests:
-        begin = min(r.start for r in all_requests) + warmup
-        finish = max(r.end for r in all_requests)
-    else:
-        begin = finish = time.time()
-    window = max(finish - begin, 0.0)
-    in_window = [r for r in requests if begin <= r.end <= finish]
-    latencies = sorted((r.end - r.start) * 1000 for r in in_window)
-    measured = throughput(ends_of(requests), begin, finish) if window > 0 else 0.0
-    cpu, wall = sampler.seconds(stack.name, begin, finish)
-    cpu_per_request = cpu / len(in_window) if in_window else float("nan")
-    per_core = 1 / cpu_per_request if cpu_per_request > 0 else float("nan")
+def row(
+    stack: Stack, slots: Slots, requests: list[Request], window: Window | None, run: Run, sampler: CpuSampler
+) -> Result:
+    """One stack's numbers over its steady-state window, beside its bound."""
+    nan = float("nan")
+    if window is None or window.seconds <= 0:  # stopped before its steady state: nothing to report
+        window = Window(time.time(), time.time())
+    seen = observe(requests, window)
     usable = len(os.sched_getaffinity(0))
-    if scenario.kind == "slow":
-        bound = stack.bound_rps(users, seconds)
-    else:  # no waiting: the server's own CPU cost per request is the limit
-        bound = per_core * min(stack.processes, usable)
-    efficiency = measured / bound if bound and not math.isnan(bound) else float("nan")
-    locust_peak = sampler.busiest_process("locust", begin, finish)
-    server_cores = cpu / wall if wall > 0 else 0.0
-    # A saturated locust process cannot send faster. A CPU-bound server far below its bound
-    # while its CPUs idle is waiting for requests. (A slow app idles by design: not a sign.)
-    idle = scenario.kind == "hello" and efficiency < 0.8 and server_cores < 0.5 * min(stack.processes, usable)
-    generator_bound = efficiency < 0.97 and (locust_peak >= SATURATED or idle)
+    cores = min(slots.processes, usable)
+    # CPU and requests over the same interval: the samples that fall inside the window.
+    interval = sampler.interval(window.begin, window.finish)
+    cpu_per_request = server_cores = locust_peak = nan
+    if interval is not None:
+        cpu = sampler.seconds(stack.name, interval)
+        done = sum(1 for r in requests if r.ok and interval.begin <= r.end <= interval.finish)
+        cpu_per_request = cpu / done if done else nan
+        server_cores = cpu / interval.seconds
+        locust_peak = sampler.busiest_process("locust", interval)
+    hello = run.scenario.kind == "hello"
+    bound = nan if hello else slots.bound_rps(run.users, run.service)
+    efficiency = seen.throughput_rps / bound if bound == bound else nan
+    capacity = cores / cpu_per_request if hello and cpu_per_request > 0 else nan
+    utilisation = server_cores / cores if server_cores == server_cores else nan
+    # A saturated locust process cannot send faster; in hello that shows as a server with CPU to spare.
+    saturated = locust_peak >= SATURATED
+    generator_bound = saturated and (utilisation < 0.9 if hello else efficiency < 0.97)
     result = Result(
-        stack=stack.name, interface=stack.interface, slots=stack.slots, users=users,
-        bound_rps=round(bound, 2), measured_rps=round(measured, 2), efficiency=round(efficiency, 4),
-        p50_ms=round(percentile(latencies, 50), 1), p95_ms=round(percentile(latencies, 95), 1),
-        p99_ms=round(percentile(latencies, 99), 1), requests=len(requests),
-        failures=sum(not r.ok for r in requests), generator_bound=generator_bound,
-        server_cpu_us_per_request=round(cpu_per_request * 1e6, 1), projected_rps_per_core=round(per_core, 1),
-        server_cpu_cores=round(server_cores, 3), locust_cpu_peak=round(locust_peak, 3),
-        window_s=round(window, 2),
-        scenario=scenario.name, explanation="",
+        stack=stack.name, interface=stack.interface, scenario=run.scenario.name, users=run.users,
+        slots=slots.count, slots_why=slots.why, processes=slots.processes,
+        bound_rps=round(bound, 2), measured_rps=round(seen.throughput_rps, 2),
+        efficiency=round(efficiency, 4),
+        p50_ms=round(seen.p50.ms, 1), p95_ms=round(seen.p95.ms, 1), p99_ms=round(seen.p99.ms, 1),
+        latency_lower_bounds=[q for q, lat in (("p50", seen.p50), ("p95", seen.p95), ("p99", seen.p99))
+                              if lat.at_least],
+        requests=seen.requests, ok=seen.ok, failures=seen.failures, failure_rps=round(seen.failure_rps, 2),
+        failure_reasons=seen.failure_reasons, censored=seen.censored, generator_bound=generator_bound,
+        server_cpu_us_per_request=round(cpu_per_request * 1e6, 1), capacity_rps=round(capacity, 1),
+        capacity_basis="", utilisation=round(utilisation, 3), server_cpu_cores=round(server_cores, 3),
+        locust_cpu_peak=round(locust_peak, 3), window_s=round(window.seconds, 2), explanation="",
     )  # fmt: skip
-    result.explanation = explain(stack, result, seconds, usable)
+    if hello and capacity == capacity:
+        result.capacity_basis = (
+            f"{cores} core{'s' if cores > 1 else ''} ({slots.processes} process(es), {usable} usable CPUs)"
+            f" / {result.server_cpu_us_per_request:,.0f} us of server CPU per request, measured while the"
+            f" server used {utilisation:.0%} of them"
+        )
+    result.explanation = explain(result, run.service)
     return result
 
 
-def explain(stack: Stack, r: Result, seconds: float, usable: int) -> str:
+def explain(r: Result, seconds: float) -> str:
+    if r.measured_rps != r.measured_rps:
+        return "nothing completed in the steady-state window."
     if r.scenario == "hello":
-        cores = min(stack.processes, usable)
-        why = (
-            f"{r.server_cpu_us_per_request:,.0f} us of server CPU per request"
-            f" -> {r.projected_rps_per_core:,.0f} rps per core x {cores} usable core(s)"
-            f" ({stack.processes} process(es), {usable} CPUs) = {r.bound_rps:,.0f} rps;"
-            f" measured {r.measured_rps:,.0f}"
-        )
-    elif stack.slots is None or r.users <= stack.slots:
-        why = f"{stack.slots_why}: all {r.users} users in flight / {seconds:g} s = {r.bound_rps:g} rps"
+        basis = r.capacity_basis or "-"
+        why = f"measured {r.measured_rps:,.0f} rps; capacity {fmt_rps(r.capacity_rps)} = {basis}."
     else:
-        why = f"{stack.slots_why} = {stack.slots} in flight / {seconds:g} s = {r.bound_rps:g} rps"
-    if r.scenario != "hello":
-        why += f"; measured {r.measured_rps:g}"
-    why += f" ({r.efficiency:.0%})."
+        if r.slots is None or r.users <= r.slots:
+            why = f"{r.slots_why}: all {r.users} users in flight / {seconds:g} s = {r.bound_rps:g} rps"
+        else:
+            why = f"{r.slots_why} = {r.slots} in flight / {seconds:g} s = {r.bound_rps:g} rps"
+        why += f"; measured {r.measured_rps:g} ({r.efficiency:.0%})."
+    if r.failures:
+        why += (
+            f" {r.failures} failed ({r.failure_rps:g}/s), not counted above: {'; '.join(r.failure_reasons)}."
+        )
+    if r.latency_lower_bounds:
+        why += (
+            f" Of {r.censored} requests still waiting at the stop, some had waited longer than any that"
+            f" finished: counted at their time so far, they make {', '.join(r.latency_lower_bounds)}"
+            " a lower bound (shown with >=)."
+        )
     if r.generator_bound:
         why += (
             f" Limited by the load generator (busiest locust process at {r.locust_cpu_peak:.0%} of a core):"
             " this is locust's ceiling, not the server's."
         )
     return why
+
+
+def plural(n: int, word: str) -> str:
+    return f"{n} {word}{'' if n == 1 else 's'}"
+
+
+def fmt_rps(value: float) -> str:
+    return "-" if value != value else f"{value:,.0f} rps"
+
+
+def censoring_notes(results: list[Result]) -> list[str]:
+    if any(r.latency_lower_bounds for r in results):
+        return [
+            "Latencies marked >= count requests that were still waiting when the run stopped, having already "
+            "waited longer than any finished one, at the time they had waited so far: the true percentile "
+            "is at least that. A longer --duration, or a smaller queue, gives exact ones."
+        ]
+    return []
 
 
 def generator_notes(results: list[Result]) -> list[str]:

@@ -1,28 +1,40 @@
-"""python -m lab.connections: how many idle WebSocket connections one uvicorn process holds, and at what cost.
+"""python -m lab.connections: what active WebSocket connections cost one uvicorn process, and what they get.
 
-For each of uvicorn's WebSocket implementations (--ws), it starts one uvicorn
-process serving asgi/websocket_app.py, opens N connections from this process and
-keeps them idle, then measures the server's resident memory per connection and
-the echo round trip of a trickle of messages sent one at a time while all N are
-held. Loopback only; bounded by N and by a deadline. It raises this process's
-open-file limit (the server inherits it): N connections need N descriptors on each side.
+For each WebSocket configuration (uvicorn's three --ws implementations, with
+per-message deflate on and off, and gunicorn's own ASGI worker) it starts a server
+for asgi/websocket_app.py at the app's own tick (a push every PUSH_SECONDS, 1 by
+default), opens N connections from this process, has each exchange a message,
+keeps reading their ticks, then measures:
+
+- server memory per connection, as USS (memory no other process shares), summed
+  over the server's processes: RSS would count pages shared by workers once each;
+- the echo round trip of a trickle of messages sent while all N are active;
+- the bytes a large text message costs on the wire, which is what deflate buys.
+
+Loopback only; bounded by N and by deadlines. It raises this process's open-file
+limit (the server inherits it): N connections need N descriptors on each side.
 """
 
 from __future__ import annotations
 
 import asyncio
 import dataclasses
+import json
 import math
 import random
 import resource
+import socket
 import tempfile
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import psutil
 from websockets.asyncio.client import ClientConnection, connect
+from websockets.exceptions import ConnectionClosed
+from websockets.sync.client import connect as connect_sync
 
 from lab import cli
 from lab.errors import LabError
@@ -33,6 +45,8 @@ from lab.stacks import BY_NAME, Stack, Target
 
 IMPLEMENTATIONS = ("websockets-sansio", "websockets", "wsproto")
 WEBSOCKET = Target("asgi.websocket_app:app")
+LARGE = json.dumps([{"id": i, "name": f"user {i}", "active": i % 2 == 0} for i in range(1500)])[:60_000]
+SETTLE = 3.0  # seconds of ticks on every connection before memory is read: each compressor allocated
 
 
 @dataclass(frozen=True)
@@ -40,11 +54,13 @@ class Held:
     stack: str
     kind: str  # "websocket" or "stream"
     ws: str  # uvicorn's --ws implementation, for WebSockets
+    deflate: str  # permessage-deflate as negotiated: "on", "off", "not offered" by the server, "-"
     asked: int
     held: int
-    kb_per_connection: float  # server memory (all its processes) per held connection
+    kb_per_connection: float  # server USS (all its processes) per active connection
     echo_p50_ms: float
     echo_p95_ms: float
+    wire_bytes: float  # on the wire for one 60,000-character text message
     seconds: float  # to open them all
 
 
@@ -56,55 +72,103 @@ def raise_fd_limit(needed: int) -> None:
         resource.setrlimit(resource.RLIMIT_NOFILE, (needed, hard))
 
 
-async def open_all(url: str, n: int, batch: int = 250) -> list[ClientConnection]:
-    held: list[ClientConnection] = []
+class Active:
+    """One client connection that echoes once, then keeps reading: ticks are dropped, echoes answered."""
+
+    def __init__(self, ws: ClientConnection) -> None:
+        self.ws = ws
+        self.echo: asyncio.Future[str] | None = None
+        self.reader = asyncio.create_task(self.read())
+
+    async def read(self) -> None:
+        try:
+            async for message in self.ws:
+                if self.echo is not None and not str(message).startswith("tick "):
+                    self.echo.set_result(str(message))
+        except ConnectionClosed:
+            pass
+
+    async def round_trip(self, text: str) -> float:
+        self.echo = asyncio.get_running_loop().create_future()
+        began = time.perf_counter()
+        await self.ws.send(text)
+        await asyncio.wait_for(self.echo, 30)
+        self.echo = None
+        return (time.perf_counter() - began) * 1000
+
+
+async def open_active(url: str, n: int, batch: int = 250) -> list[Active]:
+    held: list[Active] = []
     while len(held) < n:
         size = min(batch, n - len(held))
-        # No keep-alive pings: the connections stay truly idle.
-        held += await asyncio.gather(
+        # No keep-alive pings: the traffic is the app's own, ticks and echoes.
+        opened = await asyncio.gather(
             *[connect(url, ping_interval=None, open_timeout=60) for _ in range(size)]
         )
+        batch_held = [Active(ws) for ws in opened]
+        await asyncio.gather(*[a.round_trip("hello") for a in batch_held])  # each exchanges a message
+        held += batch_held
     return held
 
 
-async def trickle(held: list[ClientConnection], messages: int) -> list[float]:
-    rtts = []
-    for ws in random.sample(held, min(messages, len(held))):
-        began = time.perf_counter()
-        await ws.send("ping")
-        await ws.recv()
-        rtts.append((time.perf_counter() - began) * 1000)
-    return rtts
-
-
-def tree_rss(pid: int) -> int:
+def server_uss(pid: int) -> int:
+    """Memory only the server's processes hold (USS), summed: shared pages are not counted per worker."""
     root = psutil.Process(pid)
-    return sum(p.memory_info().rss for p in [root, *root.children(recursive=True)])
+    return sum(p.memory_full_info().uss for p in [root, *root.children(recursive=True)])
 
 
 async def measure(url: str, pid: int, n: int, messages: int) -> tuple[int, float, list[float], float]:
     """(connections held, server bytes per connection, echo round trips in ms, seconds to open them)."""
-    warm = await open_all(url, 1)  # the first connection imports and allocates what all of them share
-    baseline = tree_rss(pid)
+    warm = await open_active(url, 1)  # the first connection imports and allocates what all of them share
+    await asyncio.sleep(SETTLE)
+    baseline = server_uss(pid)
     began = time.monotonic()
-    held = await open_all(url, n)
+    held = await open_active(url, n)
     connected = time.monotonic() - began
-    await asyncio.sleep(1)  # let the server settle
-    per_connection = (tree_rss(pid) - baseline) / n
-    rtts = sorted(await trickle(held, messages))
-    await asyncio.gather(*[ws.close() for ws in held + warm])
-    return len(held), per_connection, rtts, connected
+    await asyncio.sleep(SETTLE)  # every connection ticking, its buffers and compressor allocated
+    per_connection = (server_uss(pid) - baseline) / n
+    rtts = sorted([await a.round_trip("ping") for a in random.sample(held, min(messages, len(held)))])
+    alive = sum(1 for a in held if not a.reader.done())
+    await asyncio.gather(*[a.ws.close() for a in held + warm])
+    return alive, per_connection, rtts, connected
+
+
+class CountingSocket(socket.socket):
+    """A client socket that counts the bytes it receives: the wire cost of a message."""
+
+    received = 0
+
+    def recv(self, size: int, flags: int = 0) -> bytes:
+        data = super().recv(size, flags)
+        self.received += len(data)
+        return data
+
+
+def wire_cost(host: str, port: int) -> tuple[str, int]:
+    """(deflate as negotiated, bytes received for the echo of LARGE)."""
+    sock = CountingSocket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.connect((host, port))
+    with connect_sync(f"ws://{host}:{port}/", sock=sock, ping_interval=None) as ws:
+        negotiated = "on" if ws.protocol.extensions else "off"
+        before = sock.received
+        ws.send(LARGE)
+        while str(ws.recv(timeout=10)).startswith("tick "):
+            before = sock.received  # a tick arrived first: count from after it
+        return negotiated, sock.received - before
 
 
 def hold_websockets(stack: Stack, n: int, messages: int, log_dir: Path) -> Held:
-    # Ticks far apart: idle connections, so memory and latency are those of holding them.
-    with running([stack], WEBSOCKET, log_dir, env={"PUSH_SECONDS": "3600"}) as (server,):
+    with running([stack], WEBSOCKET, log_dir) as (server,):  # the app's default tick
+        deflate, wire = wire_cost(server.host, server.port)
         url = f"ws://{server.host}:{server.port}/"
         count, per_connection, rtts, connected = asyncio.run(measure(url, server.process.pid, n, messages))
-    ws = stack.options[stack.options.index("--ws") + 1] if "--ws" in stack.options else "default"
+    if stack.server == "gunicorn":
+        ws, deflate = "gunicorn", "not offered" if deflate == "off" else deflate
+    else:
+        ws = stack.options[stack.options.index("--ws") + 1] if "--ws" in stack.options else "auto"
     return Held(
-        stack.name, "websocket", ws, n, count, round(per_connection / 1024, 1),
-        round(percentile(rtts, 50), 2), round(percentile(rtts, 95), 2), round(connected, 1),
+        stack.name, "websocket", ws, deflate, n, count, round(per_connection / 1024, 1),
+        round(percentile(rtts, 50), 2), round(percentile(rtts, 95), 2), wire, round(connected, 1),
     )  # fmt: skip
 
 
@@ -135,7 +199,7 @@ def hold_streams(stack: Stack, n: int, log_dir: Path, within: float = 1.0) -> He
         count = asyncio.run(first_lines(server.host, server.port, n, within))
         elapsed = time.monotonic() - began
     nan = float("nan")  # no memory or echo figures for streams
-    return Held(stack.name, "stream", "-", n, count, nan, nan, nan, round(elapsed, 1))
+    return Held(stack.name, "stream", "-", "-", n, count, nan, nan, nan, nan, round(elapsed, 1))
 
 
 def scenario(chosen: Sequence[Stack], n: int, out: Path) -> list[Held]:
@@ -149,15 +213,17 @@ def scenario(chosen: Sequence[Stack], n: int, out: Path) -> list[Held]:
     return results
 
 
-def report(results: list[Held], title: str, out: Path) -> str:
+def report(results: list[Held], title: str, out: Path, environment: dict[str, Any]) -> str:
     """Write summary.json and summary.md; return the table as printed."""
-    write_json(out / "summary.json", results)
-    lines = [f"# {title}", "", "| stack | kind | --ws | asked | held | KB/conn | echo p50 ms | echo p95 ms |",
-             "|---|---|---|---|---|---|---|---|"]  # fmt: skip
+    write_json(out / "summary.json", results, environment)
+    header = "| stack | kind | --ws | deflate | asked | held | KB/conn | echo p50 ms | echo p95 ms |"
+    lines = [f"# {title}", "", header, "|---|---|---|---|---|---|---|---|---|"]
     for r in results:
         figures = (r.kb_per_connection, r.echo_p50_ms, r.echo_p95_ms)
         kb, p50, p95 = ("-" if math.isnan(v) else str(v) for v in figures)
-        lines.append(f"| {r.stack} | {r.kind} | {r.ws} | {r.asked} | {r.held} | {kb} | {p50} | {p95} |")
+        lines.append(
+            f"| {r.stack} | {r.kind} | {r.ws} | {r.deflate} | {r.asked} | {r.held} | {kb} | {p50} | {p95} |"
+        )
     lines += ["", *[f"- **{r.stack}** ({r.kind}): {explain(r, BY_NAME[r.stack])}" for r in results]]
     text = "\n".join(lines) + "\n"
     (out / "summary.md").write_text(text)
@@ -165,13 +231,27 @@ def report(results: list[Held], title: str, out: Path) -> str:
 
 
 def explain(r: Held, stack: Stack) -> str:
-    if r.kind == "stream" and stack.slots is not None and r.held < r.asked:
-        return f"{r.held} of {r.asked} streams started: {stack.slots_why}, each busy for a whole stream"
+    slots = stack.slots(stack.slow)
+    if r.kind == "stream" and slots.count is not None and r.held < r.asked:
+        return f"{r.held} of {r.asked} streams started: {slots.why}, each busy for a whole stream"
     if r.kind == "stream":
         return f"all {r.held} streams started at once: every stream is a coroutine awaiting its next line"
     return (
-        f"{r.held} WebSockets held at {r.kb_per_connection} KB each; echo p95 {r.echo_p95_ms} ms while held"
+        f"{r.held} active WebSockets at {r.kb_per_connection} KB each (deflate {r.deflate});"
+        f" echo p95 {r.echo_p95_ms} ms while every one of them ticked"
     )
+
+
+def configurations(chosen: Sequence[str]) -> list[Stack]:
+    """uvicorn with each --ws implementation, deflate on and off; gunicorn's ASGI worker (no deflate)."""
+    uvicorn = BY_NAME["uvicorn"]
+    configs = []
+    for ws in chosen:
+        for deflate in ("true", "false"):
+            configs.append(
+                dataclasses.replace(uvicorn, options=("--ws", ws, "--ws-per-message-deflate", deflate))
+            )
+    return configs
 
 
 def main() -> int:
@@ -181,14 +261,26 @@ def main() -> int:
         "--messages", type=cli.positive_int, default=200, help="echoes in the trickle (default 200)"
     )
     parser.add_argument("--ws", choices=IMPLEMENTATIONS, action="append", help="default: all three")
+    parser.add_argument("--no-gunicorn", action="store_true", help="leave out gunicorn -k asgi")
+    parser.add_argument("--out", type=Path, help="write summary.json and summary.md here too")
     args = parser.parse_args()
     raise_fd_limit(2 * args.n + 1024)
-    print(f"{'--ws':<18} {'held':>6} {'KB/conn':>8} {'echo p50':>9} {'echo p95':>9} {'connect':>8}")
-    for ws in args.ws or IMPLEMENTATIONS:
-        stack = dataclasses.replace(BY_NAME["uvicorn"], options=("--ws", ws))
+    configs = configurations(args.ws or IMPLEMENTATIONS)
+    if not args.no_gunicorn:
+        configs.append(BY_NAME["gunicorn-asgi"])
+    print(f"{'server':<18} {'deflate':<12} {'held':>6} {'KB/conn':>8} {'echo p50':>9} {'echo p95':>9} "
+          f"{'60 KB msg':>10} {'connect':>8}")  # fmt: skip
+    results = []
+    for stack in configs:
         r = hold_websockets(stack, args.n, args.messages, Path(tempfile.mkdtemp(prefix="lab-connections-")))
-        print(f"{r.ws:<18} {r.held:>6} {r.kb_per_connection:>8} {r.echo_p50_ms:>7} ms {r.echo_p95_ms:>6} ms "
-              f"{r.seconds:>6} s", flush=True)  # fmt: skip
+        results.append(r)
+        print(f"{r.ws:<18} {r.deflate:<12} {r.held:>6} {r.kb_per_connection:>8} {r.echo_p50_ms:>6} ms "
+              f"{r.echo_p95_ms:>6} ms {r.wire_bytes:>8,} B {r.seconds:>6} s", flush=True)  # fmt: skip
+    if args.out:
+        from lab.environment import environment
+
+        args.out.mkdir(parents=True, exist_ok=True)
+        report(results, f"{args.n} active WebSockets per configuration", args.out, environment())
     return 0
 
 

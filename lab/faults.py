@@ -7,15 +7,18 @@ import http.client
 import signal
 import socket
 import subprocess
+import threading
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import suppress
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
 import psutil
 
+from lab.errors import LabError
 from lab.servers import StackServer, free_port, get, running, start, stop_all
 from lab.stacks import Stack
 
@@ -55,23 +58,68 @@ def try_new_connection(server: StackServer, timeout: float = SLOW + 3) -> str:
     return str(status)
 
 
+def read_by_server(port: int) -> int:
+    """Connections to this port whose request the server has read: accepted, nothing left unread.
+
+    From the kernel's own table (/proc/net/tcp): a socket the server has not accepted,
+    or has not read yet, still holds the request's bytes in its receive queue.
+    """
+    count = 0
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        with suppress(OSError):
+            for line in Path(table).read_text().splitlines()[1:]:
+                _, local, _, state, queues = line.split()[:5]
+                rx_queue = int(queues.split(":")[1], 16)
+                if state == "01" and int(local.rsplit(":", 1)[1], 16) == port and rx_queue == 0:
+                    count += 1  # 01: ESTABLISHED
+    return count
+
+
+def wait_read(port: int, n: int, timeout: float = 10.0) -> None:
+    """Until the server has read n requests sent to it (not a sleep: the kernel says when)."""
+    deadline = time.monotonic() + timeout
+    while read_by_server(port) < n:
+        if time.monotonic() > deadline:
+            raise LabError(f"the server on port {port} did not read {n} requests within {timeout:g} s")
+        time.sleep(0.01)
+
+
+def send_and_wait(server: StackServer, n: int, pool: ThreadPoolExecutor) -> list[Future[int]]:
+    """Send n GETs on n connections; return once the server has read every one of them."""
+    sent = threading.Semaphore(0)
+
+    def one() -> int:
+        conn = http.client.HTTPConnection(server.host, server.port, timeout=SLOW * 5)
+        try:
+            conn.request("GET", server.path)
+            sent.release()
+            response = conn.getresponse()
+            response.read()
+            return response.status
+        except OSError:
+            return 0
+        finally:
+            conn.close()
+
+    requests = [pool.submit(one) for _ in range(n)]
+    for _ in range(n):
+        if not sent.acquire(timeout=10):
+            raise LabError(f"{server.name}: could not send {n} requests")
+    wait_read(server.port, n)
+    return requests
+
+
 def graceful_shutdown(stack: Stack, log_dir: Path) -> Shutdown:
     """SIGTERM the master while requests wait on slow I/O; do they all finish, is the door shut?"""
-    n = min(stack.slots or 8, 8)  # in flight, not queued: every one of them holds a slot
+    n = min(stack.slots(stack.slow).count or 8, 8)  # in flight, not queued: every one of them holds a slot
     with running([stack], "slow", log_dir, env={"SLOW_SECONDS": str(SLOW)}) as (server,):
         with ThreadPoolExecutor(n) as pool:
-            requests = [pool.submit(get, server.host, server.port, server.path, SLOW * 5) for _ in range(n)]
-            time.sleep(SLOW / 4)  # all sent and being served
+            requests = send_and_wait(server, n, pool)  # every request read by the server, being served
             began = time.monotonic()
             server.process.send_signal(signal.SIGTERM)
-            time.sleep(0.3)
+            time.sleep(0.3)  # not a synchronisation: what a newcomer meets 0.3 s into the drain is the point
             newcomer = try_new_connection(server)
-            statuses = []
-            for request in requests:
-                try:
-                    statuses.append(request.result()[0])
-                except OSError:
-                    statuses.append(0)
+            statuses = [request.result() for request in requests]
         try:
             code: int | None = server.process.wait(30)
         except subprocess.TimeoutExpired:  # still running: reported as no exit code
@@ -113,12 +161,8 @@ def kill_a_worker(stack: Stack, log_dir: Path, wait: float = 15.0) -> Replacemen
         psutil.Process(victim).kill()
         began = time.monotonic()
         replaced = None
-        while time.monotonic() - began < wait:
-            now = {child.pid for child in master.children()}
-            if now - before:
-                replaced = round(time.monotonic() - began, 2)
-                break
-            time.sleep(0.05)
+        if wait_for_new_pid(master, before, wait) - before:
+            replaced = round(time.monotonic() - began, 2)
         served = all(get(server.host, server.port, "/")[0] == 200 for _ in range(10))
         return Replacement(victim, replaced, served)
 
@@ -140,6 +184,16 @@ class Timeout:
         )
 
 
+def wait_for_new_pid(master: psutil.Process, before: set[int], wait: float) -> set[int]:
+    """The master's children once one that was not there before appears, or after `wait` seconds."""
+    deadline = time.monotonic() + wait
+    while True:
+        now = {child.pid for child in master.children()}
+        if now - before or time.monotonic() > deadline:
+            return now
+        time.sleep(0.01)
+
+
 def request_past_timeout(stack: Stack, log_dir: Path, timeout: int = 2) -> Timeout:
     """A request that blocks longer than gunicorn's `timeout`: the master kills the silent worker."""
     stuck = dataclasses.replace(stack, options=(*stack.options, "--timeout", str(timeout)))
@@ -151,8 +205,7 @@ def request_past_timeout(stack: Stack, log_dir: Path, timeout: int = 2) -> Timeo
         master = psutil.Process(server.process.pid)
         before = {child.pid for child in master.children()}
         client_saw = try_new_connection(server, timeout * 5.0)
-        time.sleep(1.0)  # the replacement boots
-        after = {child.pid for child in master.children()}
+        after = wait_for_new_pid(master, before, 10.0)
     finally:
         stop_all([server])
     log = server.log_path.read_text(errors="replace")
@@ -186,7 +239,7 @@ def slowloris(stack: Stack, log_dir: Path, connections: int = 4, patience: float
                 sock = socket.create_connection((server.host, server.port), timeout=5)
                 sock.sendall(b"GET / HTTP/1.1\r\nHost: lab\r\n")  # ...and the blank line never comes
                 held.append(sock)
-            time.sleep(0.5)  # let the server pick them up
+            wait_read(server.port, connections)  # every half-request taken in by the server
             meanwhile = try_new_connection(server, patience) == "200"
         finally:
             for sock in held:

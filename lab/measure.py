@@ -4,22 +4,40 @@ from __future__ import annotations
 
 import bisect
 import csv
+import math
 import statistics
 import time
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import psutil
 
+RAMP = 1.0  # seconds to start every user (compare.py spawns them all in one second)
+SETTLE = 1.0  # and then a little slack before measuring
+MIN_PERIODS = 5  # a window holds at least this many service times, so bursty completions average out
+MIN_WINDOW = 5.0  # seconds
+
 
 @dataclass(frozen=True)
 class Request:
     start: float
-    end: float
+    end: float  # for a censored request: when the run stopped
     name: str
-    ok: bool
+    outcome: str  # "ok", "failed: <reason>", or "censored" (still waiting at the stop)
+
+    @property
+    def ok(self) -> bool:
+        return self.outcome == "ok"
+
+    @property
+    def censored(self) -> bool:
+        return self.outcome == "censored"
+
+    @property
+    def failed(self) -> bool:
+        return self.outcome.startswith("failed")
 
 
 def read_requests(folder: Path) -> dict[str, list[Request]]:
@@ -27,11 +45,42 @@ def read_requests(folder: Path) -> dict[str, list[Request]]:
     by_name: dict[str, list[Request]] = defaultdict(list)
     for path in sorted(folder.glob("requests-*.csv")):
         with path.open(newline="") as file:
-            for start, end, name, ok in csv.reader(file):
-                by_name[name].append(Request(float(start), float(end), name, ok == "True"))
+            for start, end, name, outcome in csv.reader(file):
+                by_name[name].append(Request(float(start), float(end), name, outcome))
     for requests in by_name.values():
         requests.sort(key=lambda r: r.end)
     return by_name
+
+
+def settle_seconds(time_in_system: float) -> float:
+    """From the first request until the steady state: every user started, the queue full once.
+
+    In a closed loop each request waits `time_in_system` (Little's law: users / throughput);
+    only requests that started after the first such round saw the queue they will keep seeing.
+    """
+    return RAMP + time_in_system + SETTLE
+
+
+def shortest_window(service_seconds: float) -> float:
+    return max(MIN_WINDOW, MIN_PERIODS * service_seconds)
+
+
+@dataclass(frozen=True)
+class Window:
+    begin: float
+    finish: float
+
+    @property
+    def seconds(self) -> float:
+        return self.finish - self.begin
+
+
+def steady_window(requests: Iterable[Request], settle: float) -> Window | None:
+    """[first start + settle, the stop]; None if nothing was recorded."""
+    every = list(requests)
+    if not every:
+        return None
+    return Window(min(r.start for r in every) + settle, max(r.end for r in every))
 
 
 def throughput(ends: list[float], begin: float, finish: float, step: float = 0.01) -> float:
@@ -44,7 +93,7 @@ def throughput(ends: list[float], begin: float, finish: float, step: float = 0.0
     """
     grid = [begin + i * step for i in range(int((finish - begin) / step) + 1)]
     if len(grid) < 2:
-        return 0.0
+        return float("nan")
     counts = [float(bisect.bisect_right(ends, t)) for t in grid]
     return statistics.linear_regression(grid, counts).slope
 
@@ -55,6 +104,68 @@ def percentile(values: list[float], q: int) -> float:
     if len(values) == 1:
         return values[0]
     return statistics.quantiles(values, n=100, method="inclusive")[q - 1]
+
+
+@dataclass(frozen=True)
+class Latency:
+    ms: float  # nan: nothing measured
+    at_least: bool  # a censored request could lie below it, so the true value may be higher
+
+
+def censored_percentile(done: list[float], waiting: list[float], q: int) -> Latency:
+    """The q-th percentile of the finished latencies, and of the requests stuck longer than all of them.
+
+    In a steady closed loop the requests still waiting at the stop are the twins of
+    those that were waiting as the window opened, which the window counts when they
+    finish: leaving them out is right, counting them at their age so far would pull
+    every percentile down. But one that had already waited longer than any finished
+    request will end above all of them, whenever it ends: it is counted, at its age,
+    and a percentile it reaches is only a lower bound (a run too short, a stuck server).
+    It reaches one when it stands at or below the order statistic the percentile is read
+    from: its true, larger value would move the percentile up. Above that, it cannot.
+    """
+    longest = max(done, default=0.0)
+    stuck = [age for age in waiting if age > longest]
+    values = sorted(done + stuck)
+    value = percentile(values, q)
+    if not stuck or math.isnan(value):
+        return Latency(value, False)
+    upper = next(v for v in values if v >= value)  # the order statistic just above (or at) it
+    return Latency(value, min(stuck) <= upper)
+
+
+@dataclass(frozen=True)
+class Observed:
+    """One stack's requests over a window: successes, failures and the still-waiting, kept apart."""
+
+    throughput_rps: float  # successful completions per second
+    ok: int  # successful completions in the window
+    failures: int  # failed in the window
+    failure_rps: float
+    failure_reasons: list[str]  # the most frequent first, with counts
+    censored: int  # still waiting at the stop
+    p50: Latency
+    p95: Latency
+    p99: Latency
+    requests: int  # recorded over the whole run, of every outcome
+
+
+def observe(requests: list[Request], window: Window) -> Observed:
+    inside = [r for r in requests if window.begin <= r.end <= window.finish]
+    ok = [r for r in inside if r.ok]
+    failed = [r for r in inside if r.failed]
+    waiting = [(r.end - r.start) * 1000 for r in requests if r.censored]
+    done = [(r.end - r.start) * 1000 for r in ok]
+    reasons = Counter(r.outcome.removeprefix("failed: ") for r in failed).most_common(3)
+    return Observed(
+        throughput_rps=throughput(sorted(r.end for r in requests if r.ok), window.begin, window.finish),
+        ok=len(ok), failures=len(failed),
+        failure_rps=len(failed) / window.seconds if window.seconds > 0 else float("nan"),
+        failure_reasons=[f"{count} x {reason}" for reason, count in reasons],
+        censored=len(waiting),
+        p50=censored_percentile(done, waiting, 50), p95=censored_percentile(done, waiting, 95),
+        p99=censored_percentile(done, waiting, 99), requests=len(requests),
+    )  # fmt: skip
 
 
 def tree_cpu_seconds(pid: int) -> dict[int, float]:
@@ -85,28 +196,23 @@ class CpuSampler:
     def sample(self) -> None:
         self.samples.append((time.time(), {label: tree_cpu_seconds(pid) for label, pid in self.pids.items()}))
 
-    def _around(self, begin: float, finish: float) -> tuple[tuple[float, dict[str, dict[int, float]]], ...]:
-        inside = [s for s in self.samples if begin <= s[0] <= finish]
-        if len(inside) < 2:
-            inside = self.samples[:1] + self.samples[-1:]
-        return inside[0], inside[-1]
+    def interval(self, begin: float, finish: float) -> Window | None:
+        """The first and last samples inside [begin, finish]; None if fewer than two fall there."""
+        inside = [t for t, _ in self.samples if begin <= t <= finish]
+        return Window(inside[0], inside[-1]) if len(inside) >= 2 and inside[-1] > inside[0] else None
 
-    def seconds(self, label: str, begin: float, finish: float) -> tuple[float, float]:
-        """(CPU seconds the whole tree used, wall seconds) between the samples nearest the window."""
-        (t0, first), (t1, last) = self._around(begin, finish)
-        used = sum(last[label].values()) - sum(first[label].get(pid, 0.0) for pid in last[label])
-        return max(used, 0.0), t1 - t0
+    def _at(self, t: float) -> dict[str, dict[int, float]]:
+        return next(used for when, used in self.samples if when == t)
 
-    def busiest_process(self, label: str, begin: float, finish: float) -> float:
+    def seconds(self, label: str, interval: Window) -> float:
+        """CPU seconds the whole tree used over an interval from interval()."""
+        first, last = self._at(interval.begin)[label], self._at(interval.finish)[label]
+        # A pid seen only at the end started inside the interval: all its time counts.
+        return max(sum(last.values()) - sum(first.get(pid, 0.0) for pid in last), 0.0)
+
+    def busiest_process(self, label: str, interval: Window) -> float:
         """The highest share of one core any single process of the tree used (1.0 = a full core)."""
-        (t0, first), (t1, last) = self._around(begin, finish)
-        if t1 <= t0:
-            return 0.0
+        first, last = self._at(interval.begin)[label], self._at(interval.finish)[label]
         return max(
-            ((used - first[label].get(pid, 0.0)) / (t1 - t0) for pid, used in last[label].items()),
-            default=0.0,
+            ((used - first.get(pid, 0.0)) / interval.seconds for pid, used in last.items()), default=0.0
         )
-
-
-def ends_of(requests: Iterable[Request]) -> list[float]:
-    return sorted(r.end for r in requests)

@@ -14,37 +14,49 @@ from typing import Any
 class Result:
     stack: str
     interface: str
-    slots: int | None  # None: unbounded, only the CPU limits it
+    scenario: str
     users: int
-    bound_rps: float  # what theory allows: Little's law (slow), or the server's CPU cost (hello)
-    measured_rps: float  # over the steady-state window
+    slots: int | None  # requests served at once; None: unbounded, only the CPU limits it
+    slots_why: str  # derived from the command the stack ran
+    processes: int  # processes serving requests
+    bound_rps: float  # Little's law (slow scenarios); nan for hello, which has no such bound
+    measured_rps: float  # successful completions per second over the steady-state window
     efficiency: float  # measured / bound
-    p50_ms: float
+    p50_ms: float  # of successful requests, and of the still-waiting at their time so far
     p95_ms: float
     p99_ms: float
-    requests: int  # completed in the whole run
-    failures: int
+    latency_lower_bounds: list[str]  # which percentiles still-waiting requests may have pulled down
+    requests: int  # recorded over the whole run, every outcome
+    ok: int  # successful, in the window
+    failures: int  # failed, in the window: never in throughput or latency
+    failure_rps: float
+    failure_reasons: list[str]
+    censored: int  # still waiting when the run stopped
     generator_bound: bool  # the load generator, not the server, limited the result
-    server_cpu_us_per_request: float
-    projected_rps_per_core: float  # 1 s of one core / the server's CPU per request
+    server_cpu_us_per_request: float  # server CPU over an interval / requests finished in that interval
+    capacity_rps: float  # hello: what the server could serve if the generator were free
+    capacity_basis: str  # how capacity_rps was derived
+    utilisation: float  # share of its usable cores the server kept busy
     server_cpu_cores: float  # cores the server tree kept busy during the window
     locust_cpu_peak: float  # the busiest locust process, in cores (1.0 = saturated)
     window_s: float
-    scenario: str
     explanation: str
 
 
-def write_json(path: Path, results: Sequence[Any]) -> None:
-    """One object per result; JSON has no NaN, so a number that could not be measured is null."""
+def write_json(path: Path, results: Sequence[Any], environment: dict[str, Any]) -> None:
+    """The run's environment and one object per result; JSON has no NaN, so "not measured" is null."""
     rows = [
         {k: None if isinstance(v, float) and math.isnan(v) else v for k, v in asdict(r).items()}
         for r in results
     ]
-    path.write_text(json.dumps(rows, indent=2, allow_nan=False) + "\n")
+    summary = {"environment": environment, "results": rows}
+    path.write_text(json.dumps(summary, indent=2, allow_nan=False) + "\n")
 
 
-def write(out: Path, results: list[Result], title: str, notes: list[str]) -> None:
-    write_json(out / "summary.json", results)
+def write(
+    out: Path, results: list[Result], title: str, notes: list[str], environment: dict[str, Any]
+) -> None:
+    write_json(out / "summary.json", results, environment)
     (out / "summary.md").write_text(markdown(results, title, notes))
     if results:
         chart(results, title, out / "chart.png")
@@ -54,14 +66,28 @@ def fmt(value: float, digits: int = 1) -> str:
     return "-" if math.isnan(value) else f"{value:,.{digits}f}"
 
 
+def pct(value: float) -> str:
+    return "-" if math.isnan(value) else f"{value:.0%}"
+
+
 def table(results: list[Result]) -> list[list[str]]:
-    rows = [["stack", "iface", "slots", "users", "bound rps", "measured rps", "eff.", "p50 ms", "p95 ms",
-             "CPU us/req", "fail", "note"]]  # fmt: skip
+    """Slow scenarios: each stack beside its Little's-law bound. hello: capacity and utilisation instead."""
+    hello = any(r.scenario == "hello" for r in results)
+    theory = ["capacity rps", "util."] if hello else ["bound rps", "eff."]
+    rows = [["stack", "iface", "slots", "users", theory[0], "measured rps", theory[1], "p50 ms", "p95 ms",
+             "p99 ms", "CPU us/req", "fail", "waiting", "note"]]  # fmt: skip
     for r in results:
+        bounded = r.latency_lower_bounds
+        p50, p95, p99 = (
+            (">=" if q in bounded else "") + fmt(value, 0)
+            for q, value in (("p50", r.p50_ms), ("p95", r.p95_ms), ("p99", r.p99_ms))
+        )
         rows.append(
             [r.stack, r.interface, "inf" if r.slots is None else str(r.slots), str(r.users),
-             fmt(r.bound_rps), fmt(r.measured_rps), f"{r.efficiency:.0%}", fmt(r.p50_ms, 0), fmt(r.p95_ms, 0),
-             fmt(r.server_cpu_us_per_request, 0), str(r.failures),
+             fmt(r.capacity_rps, 0) if hello else fmt(r.bound_rps),
+             fmt(r.measured_rps), pct(r.utilisation) if hello else pct(r.efficiency),
+             p50, p95, p99,
+             fmt(r.server_cpu_us_per_request, 0), str(r.failures), str(r.censored),
              "GENERATOR-BOUND" if r.generator_bound else ""]
         )  # fmt: skip
     return rows
@@ -102,10 +128,13 @@ def chart(results: list[Result], title: str, path: Path) -> None:
     names = [r.stack for r in results][::-1]
     data = results[::-1]
     y = range(len(names))
-    fig, (left, right) = plt.subplots(1, 2, figsize=(13, 1.2 + 0.55 * len(names)), sharey=True)
+    fig, (left, right) = plt.subplots(1, 2, figsize=(13, 1.8 + 0.55 * len(names)), sharey=True)
+    hello = any(r.scenario == "hello" for r in data)
+    reference = [r.capacity_rps if hello else r.bound_rps for r in data]
     left.barh(
-        [i + 0.2 for i in y], [r.bound_rps for r in data], height=0.4, color="#cfd8dc", label="theory (bound)"
-    )
+        [i + 0.2 for i in y], reference, height=0.4, color="#cfd8dc",
+        label="capacity from server CPU" if hello else "theory (bound)",
+    )  # fmt: skip
     colors = ["#e57373" if r.generator_bound else "#1976d2" for r in data]
     left.barh(
         [i - 0.2 for i in y], [r.measured_rps for r in data], height=0.4, color=colors, label="measured"
@@ -115,21 +144,25 @@ def chart(results: list[Result], title: str, path: Path) -> None:
         left.text(
             r.measured_rps,
             i - 0.2,
-            f" {r.measured_rps:,.1f} ({r.efficiency:.0%}){flag}",
+            f" {r.measured_rps:,.1f} ({pct(r.utilisation if hello else r.efficiency)}){flag}",
             va="center",
             fontsize=8,
         )
     left.set_yticks(list(y), names)
-    top = max((v for r in data for v in (r.bound_rps, r.measured_rps) if math.isfinite(v)), default=1.0)
+    top = max((v for v in [*reference, *(r.measured_rps for r in data)] if math.isfinite(v)), default=1.0)
     left.set_xlim(0, 1.35 * top or 1.0)  # room for the labels
     left.set_xlabel("requests per second")
-    left.set_title("throughput: measured vs bound")
-    left.legend(loc="upper right", fontsize=8)
+    left.set_title("throughput: measured vs " + ("capacity" if hello else "bound"))
+    # Below the axes, so it never covers a bar's label.
+    left.legend(loc="upper center", bbox_to_anchor=(0.5, -0.12 - 0.3 / len(names)), ncol=2, fontsize=8)
     percentiles = (("p50", "p50_ms"), ("p95", "p95_ms"), ("p99", "p99_ms"))
     for offset, (label, attr) in zip((0.25, 0, -0.25), percentiles, strict=True):
-        right.barh([i + offset for i in y], [getattr(r, attr) for r in data], height=0.25, label=label)
+        # A hatched bar is a lower bound: requests still waiting at the stop were counted as they stood.
+        hatches = ["//" if label in r.latency_lower_bounds else "" for r in data]
+        right.barh([i + offset for i in y], [getattr(r, attr) for r in data], height=0.25, label=label,
+                   hatch=hatches)  # fmt: skip
     # Little's law read the other way: time in system = users in flight / throughput.
-    theory = [r.users / r.bound_rps * 1000 if r.bound_rps else math.nan for r in data]
+    theory = [r.users / r.bound_rps * 1000 if r.bound_rps == r.bound_rps else math.nan for r in data]
     right.scatter(theory, list(y), marker="|", s=400, color="black", zorder=3, label="theory: users / bound")
     right.set_xscale("log")
     plain = matplotlib.ticker.FuncFormatter(lambda v, _: f"{v:g}")
@@ -138,7 +171,7 @@ def chart(results: list[Result], title: str, path: Path) -> None:
     right.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
     right.set_xlabel("latency, ms (log scale)")
     right.set_title("latency percentiles")
-    right.legend(loc="lower right", fontsize=8)
+    right.legend(loc="upper center", bbox_to_anchor=(0.5, -0.12 - 0.3 / len(names)), ncol=4, fontsize=8)
     fig.suptitle(title)
     fig.tight_layout()
     fig.savefig(path, dpi=110)

@@ -207,7 +207,7 @@ def start(
     """One stack, started from the repository root as the README's commands are."""
     # `python -m gunicorn` is the `gunicorn` script of this same environment.
     argv = [sys.executable, "-m", *stack.command(target, HOST, port)]
-    process = popen(argv, log_path, env, ROOT)
+    process = popen(argv, log_path, {**dict(stack.env), **(env or {})}, ROOT)
     return StackServer(stack.name, target.path, port, process, log_path, stack, target)
 
 

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
+from lab import settings
 from lab.errors import LabError
 
 
@@ -16,6 +19,24 @@ class Target:
 
     app: str  # import string, as gunicorn and uvicorn take it
     path: str = "/"
+    # What the app itself lets one process serve at once: a number, or "module:NAME"
+    # read from the app under the server's environment (FastAPI's thread pool). None: no limit.
+    limit: int | str | None = None
+    limit_why: str = ""
+
+
+@dataclass(frozen=True)
+class Slots:
+    """How many requests a stack serves at once, derived from the command it runs."""
+
+    count: int | None  # None: as many as arrive, until the CPU runs out
+    why: str  # where that number comes from, for the report
+    processes: int  # processes that serve requests
+
+    def bound_rps(self, users: int, seconds: float) -> float:
+        """Little's law for a closed loop with no think time: in flight / time in the server."""
+        in_flight = users if self.count is None else min(users, self.count)
+        return in_flight / seconds
 
 
 @dataclass(frozen=True)
@@ -24,12 +45,12 @@ class Stack:
     interface: Literal["WSGI", "ASGI"]
     server: Literal["gunicorn", "uvicorn"]
     options: tuple[str, ...]
-    slots: int | None  # requests served at once; None: as many as arrive, until the CPU runs out
-    slots_why: str  # where that number comes from, for the report
     slow: Target  # the request that waits SLOW_SECONDS on I/O
     hello: Target | None  # the cheapest request, for peak throughput; None where it teaches nothing
     port: int  # where `python -m lab serve` puts it, and so where the locustfile looks by default
     pitfall: bool = False  # a mistake on show, kept out of the default comparison
+    env: tuple[tuple[str, str], ...] = ()  # set for the server process (the app reads it)
+    threads: str | None = None  # what --threads sets: a server option, or an environment variable
 
     def command(self, target: Target, host: str = "127.0.0.1", port: int | None = None) -> list[str]:
         """The command line a student would type, with the bind address filled in."""
@@ -46,22 +67,58 @@ class Stack:
         return "".join(part.capitalize() for part in self.name.split("-"))
 
     @property
-    def processes(self) -> int:
-        """Processes that serve requests: the workers behind a master, or the one uvicorn process."""
-        for flag in ("-w", "--workers"):
-            if flag in self.options:
-                return int(self.options[self.options.index(flag) + 1])
-        return 1
-
-    @property
     def supervised(self) -> bool:
         """A master restarts its workers: gunicorn's arbiter, or uvicorn's --workers supervisor."""
-        return self.server == "gunicorn" or self.processes > 1
+        return self.server == "gunicorn" or self.slots(self.slow).processes > 1
 
-    def bound_rps(self, users: int, seconds: float) -> float:
-        """Little's law for a closed loop with no think time: in flight / time in the server."""
-        in_flight = users if self.slots is None else min(users, self.slots)
-        return in_flight / seconds
+    def configured(self, workers: int | None = None, threads: int | None = None) -> Stack:
+        """The same stack with another worker or thread count: the command and the theory change together."""
+        options, env = self.options, dict(self.env)
+        if workers is not None:
+            flag = "-w" if self.server == "gunicorn" else "--workers"
+            options = (*without(options, ("-w", "--workers")), flag, str(workers))
+        if threads is not None:
+            if self.threads is None:
+                raise LabError(
+                    f"{self.name} has no threads to set; --threads applies to: {', '.join(threaded())}"
+                )
+            if self.threads.startswith("-"):
+                options = (*without(options, (self.threads,)), self.threads, str(threads))
+            else:
+                env[self.threads] = str(threads)
+        return dataclasses.replace(self, options=options, env=tuple(sorted(env.items())))
+
+    def settings_query(self, target: Target) -> tuple[list[str], dict[str, str], str | None]:
+        return self.command(target), dict(self.env), target.limit if isinstance(target.limit, str) else None
+
+    def slots(self, target: Target) -> Slots:
+        """Requests served at once: workers x threads, or the app's own limit per process, or unbounded."""
+        (got,) = settings.resolve([self.settings_query(target)])
+        per = f"{got.workers} worker{'s' if got.workers > 1 else ''}"
+        if self.interface == "WSGI":
+            each = f"{got.threads} threads, 1 request per thread" if got.threads > 1 else "1 request each"
+            return Slots(got.workers * got.threads, f"{per} x {each}", got.workers)
+        app_limit = got.limit if isinstance(target.limit, str) else target.limit
+        if app_limit is not None:
+            return Slots(got.workers * app_limit, f"{per} x {app_limit} ({target.limit_why})", got.workers)
+        loops = "1 event loop" if got.workers == 1 else f"{per}, each an event loop that"
+        return Slots(None, f"{loops} overlaps every awaiting request", got.workers)
+
+
+def without(options: tuple[str, ...], flags: tuple[str, ...]) -> tuple[str, ...]:
+    """The options with every form of these valued flags removed: `-w 2`, `-w2`, `--workers=2`."""
+    kept: list[str] = []
+    skip = False
+    for token in options:
+        if skip:
+            skip = False
+        elif token in flags:
+            skip = True  # its value is the next token
+        elif not any(
+            token.startswith(f + "=") or (len(f) == 2 and token.startswith(f) and token != f) for f in flags
+        ):
+            kept.append(token)
+    return tuple(kept)
 
 
 WSGI_HELLO, WSGI_SLOW = Target("wsgi.app:app"), Target("wsgi.slow_app:app")
@@ -70,7 +127,6 @@ ASGI_HELLO, ASGI_SLOW = Target("asgi.app:app"), Target("asgi.slow_app:app")
 STACKS: tuple[Stack, ...] = (
     Stack(
         "gunicorn-sync", "WSGI", "gunicorn", ("-w", "4"),
-        slots=4, slots_why="4 workers x 1 request each",
         slow=WSGI_SLOW, hello=WSGI_HELLO, port=8001,
     ),
     Stack(
@@ -78,41 +134,45 @@ STACKS: tuple[Stack, ...] = (
         # with -w 2 --threads 8 a worker holding 3 of the 50 connections idles 5 threads
         # (measured: 11.0 and 15.9 rps in two runs, bound 16). One pool of 16 holds its bound.
         "gunicorn-gthread", "WSGI", "gunicorn", ("-w", "1", "--threads", "16"),
-        slots=16, slots_why="1 worker x 16 threads, 1 request per thread",
-        slow=WSGI_SLOW, hello=WSGI_HELLO, port=8002,
+        slow=WSGI_SLOW, hello=WSGI_HELLO, port=8002, threads="--threads",
     ),
-    Stack(
-        "uvicorn", "ASGI", "uvicorn", (),
-        slots=None, slots_why="1 event loop overlaps every awaiting request",
-        slow=ASGI_SLOW, hello=ASGI_HELLO, port=8003,
-    ),
+    Stack("uvicorn", "ASGI", "uvicorn", (), slow=ASGI_SLOW, hello=ASGI_HELLO, port=8003),
     Stack(
         "uvicorn-workers", "ASGI", "uvicorn", ("--workers", "2"),
-        slots=None, slots_why="2 processes, each an event loop that overlaps every request",
         slow=ASGI_SLOW, hello=ASGI_HELLO, port=8004,
     ),
     Stack(
         "gunicorn-uvicorn-worker", "ASGI", "gunicorn", ("-w", "2", "-k", "uvicorn_worker.UvicornWorker"),
-        slots=None, slots_why="2 gunicorn workers, each a uvicorn event loop",
         slow=ASGI_SLOW, hello=ASGI_HELLO, port=8005,
     ),
     Stack(
         "gunicorn-asgi", "ASGI", "gunicorn", ("-w", "2", "-k", "asgi"),
-        slots=None, slots_why="2 workers of gunicorn's own ASGI event loop",
         slow=ASGI_SLOW, hello=ASGI_HELLO, port=8006,
     ),
     Stack(
         "fastapi-def", "ASGI", "uvicorn", (),
-        slots=40, slots_why="a plain `def` route runs in anyio's pool of 40 threads",
-        slow=Target("asgi.fastapi_app:app", "/slow-sync"), hello=Target("asgi.fastapi_app:app"),
-        port=8007, pitfall=True,
+        slow=Target("asgi.fastapi_app:app", "/slow-sync", "asgi.fastapi_app:THREAD_LIMIT",
+                    "a plain `def` route runs in anyio's thread pool, THREAD_LIMIT threads"),
+        hello=Target("asgi.fastapi_app:app"), port=8007, pitfall=True, threads="THREAD_LIMIT",
     ),
     Stack(
         "blocking-async", "ASGI", "uvicorn", (),
-        slots=1, slots_why="time.sleep inside async def blocks the one event loop",
-        slow=Target("asgi.blocking_app:app"), hello=None, port=8008, pitfall=True,
+        slow=Target("asgi.blocking_app:app", limit=1,
+                    limit_why="time.sleep inside async def blocks the event loop"),
+        hello=None, port=8008, pitfall=True,
     ),
 )  # fmt: skip
+
+
+def size_all(pairs: Sequence[tuple[Stack, Target]]) -> list[Slots]:
+    """The slots of many stacks, their commands resolved together (one child process per environment)."""
+    settings.resolve([stack.settings_query(target) for stack, target in pairs])
+    return [stack.slots(target) for stack, target in pairs]
+
+
+def threaded() -> list[str]:
+    return [stack.name for stack in STACKS if stack.threads]
+
 
 BY_NAME = {stack.name: stack for stack in STACKS}
 

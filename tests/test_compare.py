@@ -8,6 +8,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import psutil
 import pytest
@@ -17,7 +18,18 @@ from lab.errors import LabError
 from lab.servers import ROOT
 
 FIELDS = {"stack", "interface", "slots", "users", "bound_rps", "measured_rps", "efficiency", "p50_ms",
-          "p95_ms", "requests", "failures", "generator_bound", "server_cpu_us_per_request"}  # fmt: skip
+          "p95_ms", "p99_ms", "latency_lower_bounds", "requests", "ok", "failures", "failure_rps",
+          "failure_reasons", "censored", "generator_bound", "server_cpu_us_per_request", "capacity_rps",
+          "capacity_basis", "utilisation"}  # fmt: skip
+ENVIRONMENT = {"cpu_model", "usable_cpus", "python", "versions", "git_commit", "command"}
+
+
+def summary(out: Path) -> dict[str, dict[str, Any]]:
+    """summary.json's rows by stack (and kind, for connections), once its environment is checked."""
+    data = json.loads((out / "summary.json").read_text())
+    assert set(data["environment"]) >= ENVIRONMENT
+    assert data["environment"]["versions"]["gunicorn"] != "not installed"
+    return {row["stack"] + (f"/{row['kind']}" if "kind" in row else ""): row for row in data["results"]}
 
 
 def run_compare(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
@@ -34,12 +46,12 @@ def run_compare(*args: str, timeout: float = 120) -> subprocess.CompletedProcess
 def test_short_comparison_writes_every_report_and_asgi_beats_sync(tmp_path: Path) -> None:
     out = tmp_path / "report"
     # Two locust processes: the per-request records of both must be merged.
-    result = run_compare("--stacks", "gunicorn-sync,uvicorn", "--users", "10", "--duration", "6",
+    result = run_compare("--stacks", "gunicorn-sync,uvicorn", "--users", "10", "--duration", "8",
                          "--slow-seconds", "0.2", "--processes", "2", "--out", str(out))  # fmt: skip
     assert result.returncode == 0, result.stderr + result.stdout
     for name in ("summary.json", "summary.md", "chart.png", "locust.html", "locust_stats.csv"):
         assert (out / name).stat().st_size > 0, name
-    rows = {row["stack"]: row for row in json.loads((out / "summary.json").read_text())}
+    rows = summary(out)
     assert set(rows) == {"gunicorn-sync", "uvicorn"}
     for row in rows.values():
         assert set(row) >= FIELDS
@@ -53,6 +65,9 @@ def test_short_comparison_writes_every_report_and_asgi_beats_sync(tmp_path: Path
     assert rows["uvicorn"]["measured_rps"] > 2 * rows["gunicorn-sync"]["measured_rps"]
     # The printed table and its sentences
     assert "4 workers x 1 request each = 4 in flight / 0.2 s = 20 rps" in result.stdout
+    for row in rows.values():  # a steady run: nothing stuck, so every percentile is exact
+        assert row["latency_lower_bounds"] == []
+        assert row["censored"] == 10  # every user had a request open at the stop, and none vanished
     assert "| gunicorn-sync | WSGI | 4 | 10 |" in (out / "summary.md").read_text()
     assert len(list((out / "timeline" / "locust").glob("requests-*.csv"))) == 2
 
@@ -67,6 +82,15 @@ def test_short_comparison_writes_every_report_and_asgi_beats_sync(tmp_path: Path
         (["--duration", "-5"], 2, "'-5' must be positive"),
         (["--slow-seconds", "soon"], 2, "'soon' is not a number"),
         (["--processes", "0"], 2, "'0' must be positive"),
+        (["--workers", "0"], 2, "'0' must be positive"),
+        (["--threads", "4", "--stacks", "gunicorn-sync"], 1, "gunicorn-sync has no threads to set"),
+        # 100 users queue for 4 slots of 0.5 s: each waits 12.5 s, so 15 s never reaches a steady state.
+        (
+            ["--stacks", "gunicorn-sync", "--users", "100", "--duration", "15", "--slow-seconds", "0.5"],
+            1,
+            "--duration 15 is too short for gunicorn-sync: 100 users share 4 slots of 0.5 s",
+        ),
+        (["--scenario", "hello", "--duration", "3"], 1, "use --duration 7 or more"),
     ],
 )
 def test_bad_input_is_one_line_and_nonzero(args: list[str], code: int, message: str) -> None:
@@ -74,6 +98,49 @@ def test_bad_input_is_one_line_and_nonzero(args: list[str], code: int, message: 
     assert result.returncode == code
     assert message in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+
+
+def test_workers_and_threads_change_the_command_and_the_bound_together(tmp_path: Path) -> None:
+    out = tmp_path / "report"
+    result = run_compare("--stacks", "gunicorn-gthread", "--workers", "1", "--threads", "4", "--users", "10",
+                         "--slow-seconds", "0.2", "--duration", "8", "--out", str(out))  # fmt: skip
+    assert result.returncode == 0, result.stderr + result.stdout
+    row = summary(out)["gunicorn-gthread"]
+    assert row["slots"] == 4
+    assert row["bound_rps"] == pytest.approx(4 / 0.2)
+    assert 0.9 * row["bound_rps"] <= row["measured_rps"] <= 1.05 * row["bound_rps"]
+    assert "1 worker x 4 threads" in row["explanation"]
+
+
+def test_hello_reports_capacity_and_utilisation_not_a_bound(tmp_path: Path) -> None:
+    out = tmp_path / "report"
+    result = run_compare("--scenario", "hello", "--stacks", "uvicorn", "--users", "10", "--duration", "7",
+                         "--out", str(out))  # fmt: skip
+    assert result.returncode == 0, result.stderr + result.stdout
+    row = summary(out)["uvicorn"]
+    assert row["bound_rps"] is None and row["efficiency"] is None  # no Little's-law bound without a wait
+    assert row["measured_rps"] > 100
+    assert row["server_cpu_us_per_request"] > 0
+    # Capacity is the cores over the CPU per request: one process, one core.
+    assert row["capacity_rps"] == pytest.approx(1e6 / row["server_cpu_us_per_request"], rel=0.01)
+    assert 0 < row["utilisation"] <= 1.1
+    assert "us of server CPU per request" in row["capacity_basis"]
+    assert "capacity rps" in (out / "summary.md").read_text()
+
+
+def test_a_short_default_run_is_lengthened_and_says_why() -> None:
+    # Not run to the end: the first line says what the run will be, then a bad --out stops it.
+    result = run_compare("--scenario", "pitfalls", "--stacks", "blocking-async", "--slow-seconds", "0.5",
+                         "--out", "/proc/no-such-folder")  # fmt: skip
+    # 50 users, one at a time, 0.5 s each: 25 s in the queue, 27 s to a steady state, then 5 s measured.
+    assert "duration lengthened from 30 s to 32 s: for blocking-async, 50 users share 1 slot of 0.5 s" in (
+        result.stdout
+    )
+    assert result.returncode == 1
+    assert (
+        result.stderr.strip()
+        == "error: cannot write the report to /proc/no-such-folder: No such file or directory"
+    )
 
 
 def test_missing_locust_is_named(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -111,8 +178,7 @@ def test_server_dying_mid_run_stops_everything_and_keeps_the_numbers(tmp_path: P
     _, stderr = process.communicate(timeout=60)
     assert process.returncode == 1
     assert "uvicorn died during the run" in stderr
-    rows = json.loads((out / "summary.json").read_text())
-    assert {row["stack"] for row in rows} == {"gunicorn-sync", "uvicorn"}
+    assert set(summary(out)) == {"gunicorn-sync", "uvicorn"}
     assert "stopped early" in (out / "summary.md").read_text()
     assert not [p for p in children if p.is_running() and p.status() != psutil.STATUS_ZOMBIE]
 
@@ -134,10 +200,11 @@ def test_connections_scenario_reports_what_each_stack_holds(tmp_path: Path) -> N
     result = run_compare("--scenario", "connections", "--stacks", "gunicorn-sync,uvicorn", "--users", "20",
                          "--out", str(out))  # fmt: skip
     assert result.returncode == 0, result.stderr + result.stdout
-    rows = {(row["stack"], row["kind"]): row for row in json.loads((out / "summary.json").read_text())}
-    assert set(rows) == {("gunicorn-sync", "stream"), ("uvicorn", "stream"), ("uvicorn", "websocket")}
-    assert rows["gunicorn-sync", "stream"]["held"] == 4  # one stream per worker, the rest wait
-    assert rows["uvicorn", "stream"]["held"] == 20
-    assert rows["uvicorn", "websocket"]["held"] == 20
-    assert rows["uvicorn", "websocket"]["kb_per_connection"] > 0
+    rows = summary(out)
+    assert set(rows) == {"gunicorn-sync/stream", "uvicorn/stream", "uvicorn/websocket"}
+    assert rows["gunicorn-sync/stream"]["held"] == 4  # one stream per worker, the rest wait
+    assert rows["uvicorn/stream"]["held"] == 20
+    assert rows["uvicorn/websocket"]["held"] == 20
+    assert rows["uvicorn/websocket"]["kb_per_connection"] > 0
+    assert rows["uvicorn/websocket"]["deflate"] == "on"  # uvicorn's default, negotiated with the client
     assert "4 workers x 1 request each, each busy for a whole stream" in (out / "summary.md").read_text()

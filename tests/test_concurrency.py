@@ -8,7 +8,6 @@ and at most one extra sleep (0.5 s) of scheduling noise on a busy 2-core machine
 
 from __future__ import annotations
 
-import dataclasses
 import math
 
 import pytest
@@ -21,9 +20,10 @@ UNBOUNDED_BURST = 20  # enough to tell one round from two for every bounded stac
 
 
 def rounds_and_n(stack: Stack) -> tuple[int, int]:
-    if stack.slots is None:
+    slots = stack.slots(stack.slow).count
+    if slots is None:
         return 1, UNBOUNDED_BURST
-    return 3, 2 * stack.slots + 1  # a third round for one request: serialisation is unmistakable
+    return 3, 2 * slots + 1  # a third round for one request: serialisation is unmistakable
 
 
 @pytest.mark.parametrize("stack", STACKS, ids=[s.name for s in STACKS])
@@ -36,6 +36,15 @@ def test_slow_requests_take_the_rounds_their_slots_predict(stack: Stack, serve: 
     assert rounds * 0.95 <= sleeps < rounds + 1, f"{n} requests took {sleeps:.2f} sleeps, theory {rounds}"
 
 
+def test_fastapi_thread_limit_is_the_slot_count_the_theory_reads(serve: ServeOne) -> None:
+    """THREAD_LIMIT=4 sizes the app's pool and the theory alike: 9 requests take 3 rounds."""
+    stack = BY_NAME["fastapi-def"].configured(threads=4)
+    assert stack.slots(stack.slow).count == 4
+    with serve(stack, "slow") as (server,):
+        result = burst(server.host, server.port, server.target.path, 9)
+    assert 3 * 0.95 <= result.wall / SLOW < 4, f"took {result.wall / SLOW:.2f} sleeps, expected 3"
+
+
 @pytest.mark.parametrize("name", ["uvicorn", "gunicorn-uvicorn-worker", "gunicorn-asgi"])
 def test_asgi_overlaps_ten_slow_requests(name: str, serve: ServeOne) -> None:
     with serve(BY_NAME[name], "slow") as (server,):
@@ -44,7 +53,8 @@ def test_asgi_overlaps_ten_slow_requests(name: str, serve: ServeOne) -> None:
 
 
 def test_gunicorn_sync_two_workers_serialise_ten_requests_into_five_rounds(serve: ServeOne) -> None:
-    two_workers = dataclasses.replace(BY_NAME["gunicorn-sync"], options=("-w", "2"), slots=2)
+    two_workers = BY_NAME["gunicorn-sync"].configured(workers=2)
+    assert two_workers.slots(two_workers.slow).count == 2
     with serve(two_workers, "slow") as (server,):
         result = burst(server.host, server.port, "/", 10)
     assert 5 * 0.95 <= result.wall / SLOW < 6, f"took {result.wall / SLOW:.2f} sleeps, expected 5"

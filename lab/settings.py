@@ -1,0 +1,109 @@
+"""What a server command resolves to, read by the server's own parser: workers, threads, worker class.
+
+Slots are derived from these, never written down a second time. Resolving runs in a
+child process (`python -m lab.settings`) with the server's working directory and
+environment, so gunicorn reads the same gunicorn.conf.py and WEB_CONCURRENCY the
+server will, and an app's own limit (FastAPI's thread pool) is read from the app.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from lab.errors import LabError
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@dataclass(frozen=True)
+class Resolved:
+    workers: int  # processes that serve requests
+    threads: int  # gunicorn threads per worker (1 for every other worker class)
+    worker_class: str  # gunicorn's worker class, "uvicorn" for uvicorn itself
+    limit: int | None  # the app's own per-process limit, read from the app (None: it has none)
+
+
+_cache: dict[str, Resolved] = {}
+
+
+def _key(argv: Sequence[str], env: Mapping[str, str], limit: str | None) -> str:
+    # The whole environment the child sees: WEB_CONCURRENCY or GUNICORN_CMD_ARGS change the answer.
+    return json.dumps([list(argv), sorted({**os.environ, **env}.items()), limit])
+
+
+def resolve(commands: Sequence[tuple[Sequence[str], Mapping[str, str], str | None]]) -> list[Resolved]:
+    """Each (server argv, extra environment, "module:NAME" of the app's limit), resolved in one child."""
+    missing = [c for c in commands if _key(*c) not in _cache]
+    by_env: dict[str, list[tuple[Sequence[str], Mapping[str, str], str | None]]] = {}
+    for command in missing:
+        by_env.setdefault(json.dumps(sorted(command[1].items())), []).append(command)
+    for group in by_env.values():
+        request = [{"argv": list(argv), "limit": limit} for argv, _, limit in group]
+        done = subprocess.run(
+            [sys.executable, "-m", "lab.settings"],
+            input=json.dumps(request), capture_output=True, text=True, cwd=ROOT,
+            env={**os.environ, **group[0][1]}, check=False, timeout=60,
+        )  # fmt: skip
+        if done.returncode != 0:
+            last = (done.stderr.strip().splitlines() or ["no output"])[-1]
+            raise LabError(f"could not read the server settings of {' '.join(group[0][0])}: {last}")
+        for command, row in zip(group, json.loads(done.stdout), strict=True):
+            _cache[_key(*command)] = Resolved(**row)
+    return [_cache[_key(*c)] for c in commands]
+
+
+def _read(argv: list[str], limit: str | None) -> dict[str, Any]:
+    server, *options = argv
+    if server == "gunicorn":
+        workers, threads, worker_class = _gunicorn(options)
+    else:
+        from uvicorn.config import Config
+        from uvicorn.main import main as command
+
+        params = command.make_context("uvicorn", options).params
+        # uvicorn's Config applies WEB_CONCURRENCY when --workers is absent, as the server will.
+        workers, threads = Config(params["app"], workers=params["workers"]).workers, 1
+        worker_class = "uvicorn"
+    value = None
+    if limit is not None:
+        module, name = limit.split(":")
+        value = int(getattr(importlib.import_module(module), name))
+    return asdict(Resolved(workers, threads, worker_class, value))
+
+
+def _gunicorn(options: list[str]) -> tuple[int, int, str]:
+    from gunicorn.app.base import Application
+
+    class Settings(Application):  # type: ignore[misc]  # gunicorn ships no types
+        """gunicorn's own loading: command line, GUNICORN_CMD_ARGS, ./gunicorn.conf.py, defaults."""
+
+        def init(self, parser: Any, opts: Any, args: Any) -> None:
+            return None
+
+        def load(self) -> None:
+            return None
+
+    sys.argv = ["gunicorn", *options]  # gunicorn parses sys.argv; this child exists for that
+    cfg = Settings().cfg
+    worker_class = str(cfg.worker_class_str)
+    threads = int(cfg.threads)
+    if worker_class not in ("sync", "gthread"):
+        threads = 1  # async workers have no thread pool for requests
+    return int(cfg.workers), threads, worker_class
+
+
+def main() -> None:
+    request = json.load(sys.stdin)
+    print(json.dumps([_read(item["argv"], item["limit"]) for item in request]))
+
+
+if __name__ == "__main__":
+    main()

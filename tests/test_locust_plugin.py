@@ -1,0 +1,45 @@
+"""lab/locust_plugin.py in a real locust run: failures kept apart, requests open at the stop counted."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from lab.measure import read_requests
+from lab.servers import ROOT, free_port, running
+from lab.stacks import BY_NAME
+
+
+def run_locust(hosts: dict[str, str], classes: list[str], seconds: int, timeline: Path) -> None:
+    timeline.mkdir()
+    env = {**os.environ, "LAB_HOSTS": json.dumps(hosts), "LAB_TIMELINE_DIR": str(timeline)}
+    done = subprocess.run(
+        [sys.executable, "-m", "locust", "-f", "locustfile.py,lab/locust_plugin.py", "--headless",
+         "-u", "4", "-r", "4", "-t", f"{seconds}s", "--exit-code-on-error", "0", *classes],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_a_server_that_refuses_gives_failures_with_their_reason(tmp_path: Path) -> None:
+    closed = f"http://127.0.0.1:{free_port()}"  # nothing listens there
+    run_locust({"uvicorn": closed}, ["Uvicorn"], 2, tmp_path / "timeline")
+    requests = read_requests(tmp_path / "timeline")["uvicorn"]
+    failed = [r for r in requests if r.failed]
+    assert len(failed) > 10
+    assert not [r for r in requests if r.ok]
+    assert "ConnectionRefusedError" in failed[0].outcome
+
+
+def test_requests_still_waiting_at_the_stop_are_recorded_as_censored(tmp_path: Path) -> None:
+    """4 users, requests of 8 s, a 3 s run: none finishes, and none may vanish."""
+    stack = BY_NAME["uvicorn"]
+    with running([stack], "slow", tmp_path / "logs", env={"SLOW_SECONDS": "8"}) as (server,):
+        run_locust({"uvicorn": server.url}, ["Uvicorn"], 3, tmp_path / "timeline")
+    requests = read_requests(tmp_path / "timeline")["uvicorn"]
+    assert len(requests) == 4
+    assert all(r.censored for r in requests)
+    assert all(2.0 <= r.end - r.start < 8.0 for r in requests)  # waited the run's length so far

@@ -1,0 +1,102 @@
+"""Slots come from the command a stack runs, read by the server's own parser: one source, every spelling."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+
+from lab.errors import LabError
+from lab.stacks import BY_NAME, STACKS, Slots, Stack, size_all, without
+
+SYNC, GTHREAD, UVICORN = BY_NAME["gunicorn-sync"], BY_NAME["gunicorn-gthread"], BY_NAME["uvicorn"]
+
+
+def with_options(stack: Stack, *options: str) -> Stack:
+    return dataclasses.replace(stack, options=options)
+
+
+@pytest.mark.parametrize(
+    ("options", "slots"),
+    [
+        (("-w", "4"), 4),
+        (("-w2",), 2),
+        (("--workers=3",), 3),
+        (("--workers", "2", "--threads", "8"), 16),
+        (("-w", "2", "--threads=8"), 16),
+        (("-w", "4", "-w", "2"), 2),  # the last one wins, as in gunicorn
+    ],
+)
+def test_gunicorn_slots_are_workers_times_threads_in_every_spelling(
+    options: tuple[str, ...], slots: int
+) -> None:
+    assert with_options(SYNC, *options).slots(SYNC.slow).count == slots
+
+
+def test_gunicorn_without_w_reads_gunicorn_conf_py_as_the_server_does(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("WEB_CONCURRENCY", "3")  # gunicorn.conf.py's workers = WEB_CONCURRENCY
+    assert with_options(SYNC).slots(SYNC.slow) == Slots(3, "3 workers x 1 request each", 3)
+
+
+def test_sync_with_threads_is_gthread_as_gunicorn_makes_it() -> None:
+    assert with_options(SYNC, "-w", "1", "--threads", "4").slots(SYNC.slow).count == 4
+
+
+def test_async_workers_are_unbounded_whatever_the_threads() -> None:
+    stack = BY_NAME["gunicorn-asgi"]
+    slots = with_options(stack, "-w", "3", "-k", "asgi", "--threads", "8").slots(stack.slow)
+    assert slots.count is None
+    assert slots.processes == 3
+
+
+@pytest.mark.parametrize(("options", "processes"), [((), 1), (("--workers", "2"), 2), (("--workers=3",), 3)])
+def test_uvicorn_processes_come_from_its_own_parser(options: tuple[str, ...], processes: int) -> None:
+    slots = with_options(UVICORN, *options).slots(UVICORN.slow)
+    assert slots.count is None
+    assert slots.processes == processes
+
+
+def test_the_matrix_slots_are_derived_not_written() -> None:
+    sized = size_all([(stack, stack.slow) for stack in STACKS])
+    counts = {stack.name: slots.count for stack, slots in zip(STACKS, sized, strict=True)}
+    assert counts == {
+        "gunicorn-sync": 4, "gunicorn-gthread": 16, "uvicorn": None, "uvicorn-workers": None,
+        "gunicorn-uvicorn-worker": None, "gunicorn-asgi": None, "fastapi-def": 40, "blocking-async": 1,
+    }  # fmt: skip
+
+
+def test_configured_changes_the_command_and_the_theory_together() -> None:
+    stack = GTHREAD.configured(workers=2, threads=8)
+    assert stack.options == ("-w", "2", "--threads", "8")
+    assert stack.slots(stack.slow).count == 16
+    assert stack.slots(stack.slow).why == "2 workers x 8 threads, 1 request per thread"
+
+
+def test_fastapi_threads_are_the_apps_thread_limit_times_workers() -> None:
+    stack = BY_NAME["fastapi-def"].configured(workers=2, threads=10)
+    assert dict(stack.env) == {"THREAD_LIMIT": "10"}
+    assert stack.slots(stack.slow).count == 20
+
+
+def test_blocking_async_is_one_per_process() -> None:
+    stack = BY_NAME["blocking-async"].configured(workers=3)
+    assert stack.options == ("--workers", "3")
+    assert stack.slots(stack.slow).count == 3
+
+
+def test_threads_on_a_stack_without_threads_is_refused() -> None:
+    with pytest.raises(LabError, match="gunicorn-sync has no threads to set"):
+        SYNC.configured(threads=4)
+
+
+def test_without_removes_every_spelling_of_a_valued_flag() -> None:
+    options = ("-w", "4", "-w2", "--workers=3", "--workers", "5", "-k", "asgi", "--worker-tmp-dir", "x")
+    assert without(options, ("-w", "--workers")) == ("-k", "asgi", "--worker-tmp-dir", "x")
+
+
+def test_supervised_follows_the_resolved_workers() -> None:
+    assert SYNC.supervised
+    assert not UVICORN.supervised
+    assert UVICORN.configured(workers=2).supervised
