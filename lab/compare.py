@@ -22,6 +22,7 @@ from lab import cli, connections, report, stacks
 from lab.environment import environment
 from lab.errors import LabError
 from lab.measure import (
+    CPU_RESOLUTION,
     CpuSampler,
     Request,
     Window,
@@ -321,7 +322,8 @@ def row(
     if interval is not None:
         cpu = sampler.seconds(stack.name, interval)
         done = sum(1 for r in requests if r.ok and interval.begin <= r.end <= interval.finish)
-        cpu_per_request = cpu / done if done else nan
+        # Below the kernel's resolution (a server that mostly sleeps) a per-request figure means nothing.
+        cpu_per_request = cpu / done if done and cpu >= CPU_RESOLUTION else nan
         server_cores = cpu / interval.seconds
         locust_peak = sampler.busiest_process("locust", interval)
     hello = run.scenario.kind == "hello"
@@ -352,6 +354,13 @@ def row(
             f" / {result.server_cpu_us_per_request:,.0f} us of server CPU per request, measured while the"
             f" server used {utilisation:.0%} of them"
         )
+        if stack.interface == "WSGI" and slots.count and slots.count > slots.processes:
+            # Measured (README, "When locust is the bottleneck"): one gthread process did 5,500 rps
+            # with its threads on one core and 2,200 with them spread over two.
+            result.capacity_basis += (
+                "; threads of one process share its GIL, and spread over more cores they cost more"
+                " CPU per request, so this holds only for the load it was measured under"
+            )
     result.explanation = explain(result, run.service)
     return result
 

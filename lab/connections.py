@@ -36,7 +36,7 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import connect as connect_sync
 
-from lab import cli
+from lab import cli, settings
 from lab.errors import LabError
 from lab.measure import percentile
 from lab.report import write_json
@@ -162,9 +162,10 @@ def hold_websockets(stack: Stack, n: int, messages: int, log_dir: Path) -> Held:
         deflate, wire = wire_cost(server.host, server.port)
         url = f"ws://{server.host}:{server.port}/"
         count, per_connection, rtts, connected = asyncio.run(measure(url, server.process.pid, n, messages))
-    if stack.server == "gunicorn":
+    (resolved,) = settings.resolve([stack.settings_query(WEBSOCKET)])
+    if resolved.worker_class == "asgi":  # gunicorn's own WebSocket code: it has no deflate to turn off
         ws, deflate = "gunicorn", "not offered" if deflate == "off" else deflate
-    else:
+    else:  # uvicorn itself, or its worker inside gunicorn
         ws = stack.options[stack.options.index("--ws") + 1] if "--ws" in stack.options else "auto"
     return Held(
         stack.name, "websocket", ws, deflate, n, count, round(per_connection / 1024, 1),

@@ -5,6 +5,7 @@ from __future__ import annotations
 import bisect
 import csv
 import math
+import os
 import statistics
 import time
 from collections import Counter, defaultdict
@@ -18,6 +19,10 @@ RAMP = 1.0  # seconds to start every user (compare.py spawns them all in one sec
 SETTLE = 1.0  # and then a little slack before measuring
 MIN_PERIODS = 5  # a window holds at least this many service times, so bursty completions average out
 MIN_WINDOW = 5.0  # seconds
+# The kernel counts CPU time in clock ticks (10 ms on most Linux): fewer than this many
+# ticks over an interval is too coarse to divide among requests.
+CPU_TICKS = 10
+CPU_RESOLUTION = CPU_TICKS / os.sysconf("SC_CLK_TCK")
 
 
 @dataclass(frozen=True)

@@ -128,7 +128,8 @@ def chart(results: list[Result], title: str, path: Path) -> None:
     names = [r.stack for r in results][::-1]
     data = results[::-1]
     y = range(len(names))
-    fig, (left, right) = plt.subplots(1, 2, figsize=(13, 1.8 + 0.55 * len(names)), sharey=True)
+    height = 2.0 + 0.55 * len(names)
+    fig, (left, right) = plt.subplots(1, 2, figsize=(13, height), sharey=True)
     hello = any(r.scenario == "hello" for r in data)
     reference = [r.capacity_rps if hello else r.bound_rps for r in data]
     left.barh(
@@ -153,8 +154,9 @@ def chart(results: list[Result], title: str, path: Path) -> None:
     left.set_xlim(0, 1.35 * top or 1.0)  # room for the labels
     left.set_xlabel("requests per second")
     left.set_title("throughput: measured vs " + ("capacity" if hello else "bound"))
-    # Below the axes, so it never covers a bar's label.
-    left.legend(loc="upper center", bbox_to_anchor=(0.5, -0.12 - 0.3 / len(names)), ncol=2, fontsize=8)
+    # Legends go in a strip under the axes, so they never cover a bar or its label.
+    fig.legend(*left.get_legend_handles_labels(), loc="lower center", bbox_to_anchor=(0.27, 0), ncol=2,
+               fontsize=8)  # fmt: skip
     percentiles = (("p50", "p50_ms"), ("p95", "p95_ms"), ("p99", "p99_ms"))
     for offset, (label, attr) in zip((0.25, 0, -0.25), percentiles, strict=True):
         # A hatched bar is a lower bound: requests still waiting at the stop were counted as they stood.
@@ -162,8 +164,11 @@ def chart(results: list[Result], title: str, path: Path) -> None:
         right.barh([i + offset for i in y], [getattr(r, attr) for r in data], height=0.25, label=label,
                    hatch=hatches)  # fmt: skip
     # Little's law read the other way: time in system = users in flight / throughput.
-    theory = [r.users / r.bound_rps * 1000 if r.bound_rps == r.bound_rps else math.nan for r in data]
-    right.scatter(theory, list(y), marker="|", s=400, color="black", zorder=3, label="theory: users / bound")
+    if not hello:
+        theory = [r.users / r.bound_rps * 1000 for r in data]
+        right.scatter(
+            theory, list(y), marker="|", s=400, color="black", zorder=3, label="theory: users / bound"
+        )
     right.set_xscale("log")
     plain = matplotlib.ticker.FuncFormatter(lambda v, _: f"{v:g}")
     right.xaxis.set_major_locator(matplotlib.ticker.LogLocator(subs=(1.0, 2.0, 5.0)))
@@ -171,8 +176,9 @@ def chart(results: list[Result], title: str, path: Path) -> None:
     right.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
     right.set_xlabel("latency, ms (log scale)")
     right.set_title("latency percentiles")
-    right.legend(loc="upper center", bbox_to_anchor=(0.5, -0.12 - 0.3 / len(names)), ncol=4, fontsize=8)
+    fig.legend(*right.get_legend_handles_labels(), loc="lower center", bbox_to_anchor=(0.75, 0), ncol=4,
+               fontsize=8)  # fmt: skip
     fig.suptitle(title)
-    fig.tight_layout()
+    fig.tight_layout(rect=(0, 0.45 / height, 1, 1))  # 0.45 inch kept free for the legends
     fig.savefig(path, dpi=110)
     plt.close(fig)

@@ -100,7 +100,7 @@ class Stack:
             return Slots(got.workers * got.threads, f"{per} x {each}", got.workers)
         app_limit = got.limit if isinstance(target.limit, str) else target.limit
         if app_limit is not None:
-            return Slots(got.workers * app_limit, f"{per} x {app_limit} ({target.limit_why})", got.workers)
+            return Slots(got.workers * app_limit, f"{per} x {app_limit} {target.limit_why}", got.workers)
         loops = "1 event loop" if got.workers == 1 else f"{per}, each an event loop that"
         return Slots(None, f"{loops} overlaps every awaiting request", got.workers)
 
@@ -152,13 +152,13 @@ STACKS: tuple[Stack, ...] = (
     Stack(
         "fastapi-def", "ASGI", "uvicorn", (),
         slow=Target("asgi.fastapi_app:app", "/slow-sync", "asgi.fastapi_app:THREAD_LIMIT",
-                    "a plain `def` route runs in anyio's thread pool, THREAD_LIMIT threads"),
+                    "threads of anyio's pool (THREAD_LIMIT), where a plain `def` route runs"),
         hello=Target("asgi.fastapi_app:app"), port=8007, pitfall=True, threads="THREAD_LIMIT",
     ),
     Stack(
         "blocking-async", "ASGI", "uvicorn", (),
         slow=Target("asgi.blocking_app:app", limit=1,
-                    limit_why="time.sleep inside async def blocks the event loop"),
+                    limit_why="request at a time: time.sleep inside async def blocks the event loop"),
         hello=None, port=8008, pitfall=True,
     ),
 )  # fmt: skip

@@ -6,10 +6,12 @@ import os
 import socket
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
-from lab.servers import ROOT
+from lab.servers import ROOT, running
+from lab.stacks import BY_NAME
 
 
 def lab(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
@@ -39,6 +41,7 @@ def test_list_shows_every_stack_with_its_command() -> None:
     assert "gunicorn -w 4 -b 127.0.0.1:8001 wsgi.slow_app:app" in result.stdout
     assert "-k uvicorn_worker.UvicornWorker" in result.stdout
     assert "uvicorn.workers" not in result.stdout  # the deprecated path is not taught
+    assert "asgi.fastapi_app:app, GET /slow-sync" in result.stdout
 
 
 def test_unknown_stack() -> None:
@@ -66,3 +69,45 @@ def test_reload_refuses_workers() -> None:
 @pytest.mark.parametrize("args", [["burst", "uvicorn", "-n", "0"], ["burst", "uvicorn", "-n", "x"], ["nope"]])
 def test_bad_flags(args: list[str]) -> None:
     assert_one_line_error(lab(*args), 2, "error:")
+
+
+@pytest.mark.parametrize(
+    ("args", "code", "words"),
+    [
+        (["burst", "gunicorn-sync", "--threads", "4"], 1, ["gunicorn-sync has no threads to set"]),
+        (["burst", "uvicorn", "--workers", "0"], 2, ["'0' must be positive"]),
+        (["burst"], 1, ["name a stack"]),
+        (["burst", "uvicorn", "--slots", "4"], 1, ["--slots goes with --url"]),
+        (["burst", "--url", "http://10.0.0.1:8000/"], 1, ["on this machine"]),
+        (["burst", "--url", "ftp://127.0.0.1/"], 1, ["http://"]),
+        (["burst", "uvicorn", "--url", "http://127.0.0.1:8000/"], 1, ["give no stack"]),
+    ],
+)
+def test_bad_burst_input(args: list[str], code: int, words: list[str]) -> None:
+    assert_one_line_error(lab(*args), code, *words)
+
+
+def test_burst_url_that_does_not_answer_is_named() -> None:
+    with socket.socket() as closed:
+        closed.bind(("127.0.0.1", 0))  # bound, never listening: connections are refused
+        port = closed.getsockname()[1]
+        result = lab("burst", "--url", f"http://127.0.0.1:{port}/")
+    assert_one_line_error(result, 1, f"http://127.0.0.1:{port}/", "nothing answers there")
+
+
+def test_burst_times_a_server_started_by_hand(tmp_path: Path) -> None:
+    """A server the lab did not start: its slots come from --slots, its wait from --slow-seconds."""
+    stack = BY_NAME["gunicorn-sync"].configured(workers=2)
+    with running([stack], "slow", tmp_path, env={"SLOW_SECONDS": "0.5"}) as (server,):
+        result = lab("burst", "--url", f"{server.url}/", "--slots", "2", "-n", "4", "--slow-seconds", "0.5")
+    assert result.returncode == 0, result.stderr
+    assert "theory 2 (2 slots, as --slots says)" in result.stdout
+    took = float(result.stdout.split("= ")[1].split(" sleeps")[0])
+    assert 2 * 0.95 <= took < 3
+
+
+def test_burst_workers_change_the_command_and_the_theory() -> None:
+    result = lab("burst", "gunicorn-sync", "--workers", "2", "-n", "4", "--slow-seconds", "0.3")
+    assert result.returncode == 0, result.stderr
+    assert "(gunicorn -w 2 wsgi.slow_app:app)" in result.stdout
+    assert "theory 2 (2 workers x 1 request each)" in result.stdout

@@ -1,0 +1,80 @@
+"""python -m lab.wrk: each stack's hello app under wrk, with the server's CPU, to check compare.py's capacity.
+
+wrk is a load generator written in C (`apt-get install wrk`). With one thread
+(-t1) it needs a fraction of a core, so it leaves the server more CPU than one
+locust process does; the server's own CPU over the same run gives its CPU per
+request, the figure compare.py's hello scenario turns into capacity_rps.
+`--pin` puts each server on CPU 0 and wrk on CPU 1: one process's threads on one
+core, which is how a threaded worker (gthread) does best (see the README).
+Loopback only; each run lasts --duration seconds.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+import psutil
+
+from lab import cli, stacks
+from lab.errors import LabError
+from lab.measure import tree_cpu_seconds
+from lab.servers import running
+
+
+def tree_cpu(pid: int) -> float:
+    return sum(tree_cpu_seconds(pid).values())
+
+
+def pin(pid: int, cpu: int) -> None:
+    """Every process and thread of a server onto one CPU."""
+    for process in [psutil.Process(pid), *psutil.Process(pid).children(recursive=True)]:
+        for thread in process.threads():
+            os.sched_setaffinity(thread.id, {cpu})
+
+
+def main() -> int:
+    parser = cli.Parser(prog="python -m lab.wrk", description=__doc__)
+    parser.add_argument(
+        "--stacks", help="comma-separated stack names (default: every stack of the hello scenario)"
+    )
+    parser.add_argument("-c", "--connections", type=cli.positive_int, default=50, help="wrk -c (default 50)")
+    parser.add_argument(
+        "--duration", type=cli.positive_int, default=10, help="seconds per stack (default 10)"
+    )
+    parser.add_argument("--pin", action="store_true", help="server on CPU 0, wrk on CPU 1")
+    args = parser.parse_args()
+    if shutil.which("wrk") is None:
+        raise LabError("wrk is not installed: apt-get install wrk")
+    if args.pin and len(os.sched_getaffinity(0)) < 2:
+        raise LabError("--pin needs two CPUs")
+    chosen = stacks.choose(args.stacks, stacks.SCENARIOS["hello"])
+    wrk = ["wrk", "-t1", f"-c{args.connections}", f"-d{args.duration}s"]
+    if args.pin:
+        wrk = ["taskset", "-c", "1", *wrk]
+    print(" ".join(wrk) + (" (servers on CPU 0)" if args.pin else ""))
+    print(f"{'stack':<24} {'wrk rps':>9} {'server cores':>13} {'CPU us/req':>11} {'rps per core':>13}")
+    for stack in chosen:
+        with running([stack], "hello", Path(tempfile.mkdtemp(prefix="lab-wrk-"))) as (server,):
+            if args.pin:
+                pin(server.process.pid, 0)
+            began, used = time.monotonic(), tree_cpu(server.process.pid)
+            done = subprocess.run([*wrk, server.url + "/"], capture_output=True, text=True, check=False)
+            cores = (tree_cpu(server.process.pid) - used) / (time.monotonic() - began)
+        found = re.search(r"Requests/sec:\s+([\d.]+)", done.stdout)
+        if done.returncode != 0 or found is None:
+            raise LabError(f"wrk failed on {stack.name}: {(done.stderr or done.stdout).strip()[:200]}")
+        rps = float(found.group(1))
+        print(
+            f"{stack.name:<24} {rps:>9,.0f} {cores:>13.2f} {cores / rps * 1e6:>11.0f} {rps / cores:>13,.0f}"
+        )
+    return 0
+
+
+if __name__ == "__main__":
+    cli.run(main)

@@ -1,0 +1,41 @@
+"""The benchmark commands, run small: what they print must hold its shape and its direction."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+
+import pytest
+
+from lab.servers import ROOT
+
+
+def run(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", *args], cwd=ROOT, capture_output=True, text=True, timeout=120, check=False
+    )
+
+
+def test_deflate_shrinks_a_large_message_on_the_wire() -> None:
+    """wsproto with deflate on and off: the 60 KB JSON message crosses compressed only with it on."""
+    result = run("lab.connections", "-n", "20", "--messages", "5", "--ws", "wsproto", "--no-gunicorn")
+    assert result.returncode == 0, result.stderr
+    rows = {
+        line.split()[1]: line.split() for line in result.stdout.splitlines() if line.startswith("wsproto")
+    }
+    assert set(rows) == {"on", "off"}
+    assert all(row[2] == "20" for row in rows.values())  # every connection held, and active
+    on_wire = {deflate: int(row[8].replace(",", "")) for deflate, row in rows.items()}
+    assert on_wire["on"] < 15_000 < 60_000 <= on_wire["off"]
+
+
+@pytest.mark.skipif(shutil.which("wrk") is None, reason="wrk is not installed (apt-get install wrk)")
+def test_wrk_measures_the_server_cpu_per_request() -> None:
+    result = run("lab.wrk", "--stacks", "uvicorn", "--duration", "2", "-c", "10")
+    assert result.returncode == 0, result.stderr
+    name, rps, cores, us, _per_core = result.stdout.splitlines()[-1].split()
+    assert name == "uvicorn"
+    assert float(rps.replace(",", "")) > 100
+    assert 0.1 < float(cores) <= 1.1  # one process: at most one core
+    assert float(us) > 0
