@@ -13,7 +13,8 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -32,11 +33,12 @@ from lab.measure import (
     shortest_window,
     steady_window,
 )  # fmt: skip
+from lab.postgres import postgres
 from lab.report import Result
 from lab.servers import ROOT, StackServer, running, slow_seconds
 from lab.stacks import Scenario, Slots, Stack
 
-DEFAULT_DURATION = {"slow": 30.0, "hello": 10.0, "pitfalls": 30.0}
+DEFAULT_DURATION = {"slow": 30.0, "hello": 10.0, "pitfalls": 30.0, "db": 30.0, "upstream": 30.0}
 SATURATED = 0.9  # a locust process above 90% of a core can't send faster: it is the bottleneck
 
 
@@ -76,6 +78,11 @@ def parse(argv: Sequence[str] | None = None) -> argparse.Namespace:
         help="worker processes for every chosen stack (gunicorn -w, uvicorn --workers); the theory follows",
     )  # fmt: skip
     parser.add_argument(
+        "--pool", type=cli.positive_int,
+        help="db: connections in each process's database pool (POOL_SIZE, default 5); "
+        "upstream: the HTTP client's connections per process (UPSTREAM_CONNECTIONS, default 100)",
+    )  # fmt: skip
+    parser.add_argument(
         "--threads", type=cli.positive_int,
         help=f"threads per worker, for the stacks that have them ({', '.join(stacks.threaded())})",
     )  # fmt: skip
@@ -93,6 +100,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     out = args.out or ROOT / "reports" / f"{datetime.now():%Y%m%d-%H%M%S}-{scenario.name}"
     if args.workers or args.threads:
         chosen = tuple(stack.configured(args.workers, args.threads) for stack in chosen)
+    if args.pool:
+        if scenario.kind not in POOL_SETTING:
+            raise LabError(f"--pool applies to the db and upstream scenarios, not {scenario.name!r}")
+        chosen = tuple(stack.with_env(**{POOL_SETTING[scenario.kind]: str(args.pool)}) for stack in chosen)
     if scenario.name == "connections":  # no load to generate: connections opened and held
         make_folder(out)
         held = args.users or 1000
@@ -105,13 +116,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     users = args.users or 50
     sized = stacks.size_all([(stack, getattr(stack, scenario.kind)) for stack in chosen])
     slots = {stack.name: size for stack, size in zip(chosen, sized, strict=True)}
-    service = seconds if scenario.kind == "slow" else 0.0
+    service = 0.0 if scenario.kind == "hello" else seconds
     duration = choose_duration(args.duration, scenario, chosen, slots, users, service)
     make_folder(out)
     groups = [[stack] for stack in chosen] if scenario.one_at_a_time else [list(chosen)]
     title = (
         f"{scenario.name}: {users} users per stack, {duration:g} s"
-        + (f", each request waits {seconds:g} s" if scenario.kind == "slow" else "")
+        + (f", each request waits {seconds:g} s" if service else "")
+        + (f" {WAITS_IN[scenario.kind]}" if scenario.kind in WAITS_IN else "")
         + f", {args.processes} locust process{'es' if args.processes > 1 else ''}"
     )
     print(f"{title}\nreport: {out}", flush=True)
@@ -119,10 +131,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     notes: list[str] = []
     started = time.monotonic()
     try:
-        for group in groups:
-            prefix = "locust" if len(groups) == 1 else f"locust-{group[0].name}"
-            run = Run(scenario, users, duration, service, args.processes, out, prefix)
-            run_group(group, slots, run, results)
+        with waited_on(scenario.kind, seconds, out / "logs") as env:
+            for group in groups:
+                prefix = "locust" if len(groups) == 1 else f"locust-{group[0].name}"
+                run = Run(scenario, users, duration, service, args.processes, out, prefix, env)
+                run_group(group, slots, run, results)
     except (LabError, KeyboardInterrupt) as error:
         why = str(error).splitlines()[0] if str(error) else "interrupted"  # not the whole log tail
         notes.append(f"Run stopped early ({why}); these are the numbers measured until then.")
@@ -136,6 +149,26 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"\nNOTE: {note}")
         print(f"\nwall time {time.monotonic() - started:.0f} s; report in {out}")
     return 0
+
+
+# What --pool sets, per scenario: the app reads it, and so does the theory.
+POOL_SETTING = {"db": "POOL_SIZE", "upstream": "UPSTREAM_CONNECTIONS"}
+WAITS_IN = {"db": "in PostgreSQL", "upstream": "in an upstream HTTP service"}
+
+
+@contextmanager
+def waited_on(kind: str, seconds: float, log_dir: Path) -> Iterator[dict[str, str]]:
+    """What the scenario's apps wait on, running for the whole comparison: a real PostgreSQL, or
+    the lab's slow ASGI app as an upstream service; the environment that points the apps at it."""
+    if kind == "db":
+        with postgres() as db:
+            yield {"DATABASE_URL": db.url}
+    elif kind == "upstream":
+        upstream = stacks.BY_NAME["uvicorn"]  # one event loop: never the limit at these loads
+        with running([upstream], "slow", log_dir / "upstream", {"SLOW_SECONDS": str(seconds)}) as (server,):
+            yield {"UPSTREAM_URL": f"{server.url}/"}
+    else:
+        yield {}
 
 
 def make_folder(out: Path) -> None:
@@ -202,6 +235,7 @@ class Run:
     processes: int
     out: Path
     prefix: str
+    env: dict[str, str]  # for the servers: where the database or the upstream is
 
 
 def run_group(group: list[Stack], slots: dict[str, Slots], run: Run, results: list[Result]) -> None:
@@ -215,8 +249,10 @@ def run_group(group: list[Stack], slots: dict[str, Slots], run: Run, results: li
     timeline = out / "timeline" / prefix
     shutil.rmtree(timeline, ignore_errors=True)  # a report folder used again: only this run's requests
     timeline.mkdir(parents=True)
-    env = {"SLOW_SECONDS": str(run.service)} if run.service else {}
-    with running(group, scenario.kind, out / "logs", env) as servers:
+    env = {**run.env, **({"SLOW_SECONDS": str(run.service)} if run.service else {})}
+    # Once locust stops the measurement is over: requests still queued inside a server (waiting
+    # for a pool's connection) need not drain, so the servers get 2 s, not 10, before SIGKILL.
+    with running(group, scenario.kind, out / "logs", env, grace=2.0) as servers:
         hosts = {server.stack.name: server.url for server in servers}
         total = users * len(group)
         argv = [
@@ -337,6 +373,7 @@ def row(
     result = Result(
         stack=stack.name, interface=stack.interface, scenario=run.scenario.name, users=run.users,
         slots=slots.count, slots_why=slots.why, processes=slots.processes,
+        binding="users" if slots.count is None or run.users <= slots.count else slots.binding,
         bound_rps=round(bound, 2), measured_rps=round(seen.throughput_rps, 2),
         efficiency=round(efficiency, 4),
         p50_ms=round(seen.p50.ms, 1), p95_ms=round(seen.p95.ms, 1), p99_ms=round(seen.p99.ms, 1),
@@ -372,10 +409,11 @@ def explain(r: Result, seconds: float) -> str:
         basis = r.capacity_basis or "-"
         why = f"measured {r.measured_rps:,.0f} rps; capacity {fmt_rps(r.capacity_rps)} = {basis}."
     else:
+        rate = f"/ {seconds:g} s = {r.bound_rps:g} rps"
         if r.slots is None or r.users <= r.slots:
-            why = f"{r.slots_why}: all {r.users} users in flight / {seconds:g} s = {r.bound_rps:g} rps"
+            why = f"{r.slots_why}: all {r.users} users in flight {rate}"
         else:
-            why = f"{r.slots_why} = {r.slots} in flight / {seconds:g} s = {r.bound_rps:g} rps"
+            why = f"{r.slots_why} = {r.slots} in flight {rate} ({r.binding} binds)"
         why += f"; measured {r.measured_rps:g} ({r.efficiency:.0%})."
     if r.failures:
         why += (

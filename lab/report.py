@@ -18,6 +18,7 @@ class Result:
     users: int
     slots: int | None  # requests served at once; None: unbounded, only the CPU limits it
     slots_why: str  # derived from the command the stack ran
+    binding: str  # what sets the requests in flight: "users", or the smallest limit in the chain
     processes: int  # processes serving requests
     bound_rps: float  # Little's law (slow scenarios); nan for hello, which has no such bound
     measured_rps: float  # successful completions per second over the steady-state window
@@ -74,8 +75,8 @@ def table(results: list[Result]) -> list[list[str]]:
     """Slow scenarios: each stack beside its Little's-law bound. hello: capacity and utilisation instead."""
     hello = any(r.scenario == "hello" for r in results)
     theory = ["capacity rps", "util."] if hello else ["bound rps", "eff."]
-    rows = [["stack", "iface", "slots", "users", theory[0], "measured rps", theory[1], "p50 ms", "p95 ms",
-             "p99 ms", "CPU us/req", "fail", "waiting", "note"]]  # fmt: skip
+    rows = [["stack", "iface", "slots", "users", "limit", theory[0], "measured rps", theory[1], "p50 ms",
+             "p95 ms", "p99 ms", "CPU us/req", "fail", "waiting", "note"]]  # fmt: skip
     for r in results:
         bounded = r.latency_lower_bounds
         p50, p95, p99 = (
@@ -84,6 +85,7 @@ def table(results: list[Result]) -> list[list[str]]:
         )
         rows.append(
             [r.stack, r.interface, "inf" if r.slots is None else str(r.slots), str(r.users),
+             "-" if hello else r.binding,
              fmt(r.capacity_rps, 0) if hello else fmt(r.bound_rps),
              fmt(r.measured_rps), pct(r.utilisation) if hello else pct(r.efficiency),
              p50, p95, p99,

@@ -219,6 +219,7 @@ def running(
     env: dict[str, str] | None = None,
     ports: Sequence[int] | None = None,
     timeout: float = 30.0,
+    grace: float = 10.0,
 ) -> Iterator[list[StackServer]]:
     """Run each stack's `kind` target ("slow" or "hello"), or one given Target, until the block ends."""
     log_dir.mkdir(parents=True, exist_ok=True)
@@ -239,4 +240,4 @@ def running(
                 ready.result()
         yield servers
     finally:
-        stop_all(servers)
+        stop_all(servers, grace)

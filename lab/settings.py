@@ -3,7 +3,8 @@
 Slots are derived from these, never written down a second time. Resolving runs in a
 child process (`python -m lab.settings`) with the server's working directory and
 environment, so gunicorn reads the same gunicorn.conf.py and WEB_CONCURRENCY the
-server will, and an app's own limit (FastAPI's thread pool) is read from the app.
+server will, and an app's own limits (FastAPI's thread pool, a connection pool) are read
+from the app itself.
 """
 
 from __future__ import annotations
@@ -28,25 +29,28 @@ class Resolved:
     workers: int  # processes that serve requests
     threads: int  # gunicorn threads per worker (1 for every other worker class)
     worker_class: str  # gunicorn's worker class, "uvicorn" for uvicorn itself
-    limit: int | None  # the app's own per-process limit, read from the app (None: it has none)
+    limits: list[int]  # the app's own per-process limits asked for, read from the app
 
 
 _cache: dict[str, Resolved] = {}
 
 
-def _key(argv: Sequence[str], env: Mapping[str, str], limit: str | None) -> str:
+Query = tuple[Sequence[str], Mapping[str, str], Sequence[str]]
+
+
+def _key(argv: Sequence[str], env: Mapping[str, str], limits: Sequence[str]) -> str:
     # The whole environment the child sees: WEB_CONCURRENCY or GUNICORN_CMD_ARGS change the answer.
-    return json.dumps([list(argv), sorted({**os.environ, **env}.items()), limit])
+    return json.dumps([list(argv), sorted({**os.environ, **env}.items()), list(limits)])
 
 
-def resolve(commands: Sequence[tuple[Sequence[str], Mapping[str, str], str | None]]) -> list[Resolved]:
-    """Each (server argv, extra environment, "module:NAME" of the app's limit), resolved in one child."""
+def resolve(commands: Sequence[Query]) -> list[Resolved]:
+    """Each (server argv, extra environment, the app's limits as "module:NAME"), resolved in one child."""
     missing = [c for c in commands if _key(*c) not in _cache]
-    by_env: dict[str, list[tuple[Sequence[str], Mapping[str, str], str | None]]] = {}
+    by_env: dict[str, list[Query]] = {}
     for command in missing:
         by_env.setdefault(json.dumps(sorted(command[1].items())), []).append(command)
     for group in by_env.values():
-        request = [{"argv": list(argv), "limit": limit} for argv, _, limit in group]
+        request = [{"argv": list(argv), "limits": list(limits)} for argv, _, limits in group]
         done = subprocess.run(
             [sys.executable, "-m", "lab.settings"],
             input=json.dumps(request), capture_output=True, text=True, cwd=ROOT,
@@ -60,7 +64,7 @@ def resolve(commands: Sequence[tuple[Sequence[str], Mapping[str, str], str | Non
     return [_cache[_key(*c)] for c in commands]
 
 
-def _read(argv: list[str], limit: str | None) -> dict[str, Any]:
+def _read(argv: list[str], limits: list[str]) -> dict[str, Any]:
     server, *options = argv
     if server == "gunicorn":
         workers, threads, worker_class = _gunicorn(options)
@@ -72,11 +76,11 @@ def _read(argv: list[str], limit: str | None) -> dict[str, Any]:
         # uvicorn's Config applies WEB_CONCURRENCY when --workers is absent, as the server will.
         workers, threads = Config(params["app"], workers=params["workers"]).workers, 1
         worker_class = "uvicorn"
-    value = None
-    if limit is not None:
+    values = []
+    for limit in limits:
         module, name = limit.split(":")
-        value = int(getattr(importlib.import_module(module), name))
-    return asdict(Resolved(workers, threads, worker_class, value))
+        values.append(int(getattr(importlib.import_module(module), name)))
+    return asdict(Resolved(workers, threads, worker_class, values))
 
 
 def _gunicorn(options: list[str]) -> tuple[int, int, str]:
@@ -102,7 +106,7 @@ def _gunicorn(options: list[str]) -> tuple[int, int, str]:
 
 def main() -> None:
     request = json.load(sys.stdin)
-    print(json.dumps([_read(item["argv"], item["limit"]) for item in request]))
+    print(json.dumps([_read(item["argv"], item["limits"]) for item in request]))
 
 
 if __name__ == "__main__":

@@ -14,15 +14,21 @@ from lab.errors import LabError
 
 
 @dataclass(frozen=True)
+class Limit:
+    """Something in the app that lets one process serve only so many requests at once."""
+
+    value: int | str  # a number, or "module:NAME" read from the app under the server's environment
+    what: str  # "connections in the database pool": what the number counts
+    name: str  # "db pool": the limit, in a word or two, where the report says which one binds
+
+
+@dataclass(frozen=True)
 class Target:
     """An app to serve and the path to load."""
 
     app: str  # import string, as gunicorn and uvicorn take it
     path: str = "/"
-    # What the app itself lets one process serve at once: a number, or "module:NAME"
-    # read from the app under the server's environment (FastAPI's thread pool). None: no limit.
-    limit: int | str | None = None
-    limit_why: str = ""
+    limits: tuple[Limit, ...] = ()  # the app's own limits per process (thread pool, connection pool)
 
 
 @dataclass(frozen=True)
@@ -32,6 +38,7 @@ class Slots:
     count: int | None  # None: as many as arrive, until the CPU runs out
     why: str  # where that number comes from, for the report
     processes: int  # processes that serve requests
+    binding: str = "event loop"  # the limit that sets count: "workers", "threads", or an app's limit
 
     def bound_rps(self, users: int, seconds: float) -> float:
         """Little's law for a closed loop with no think time: in flight / time in the server."""
@@ -47,6 +54,8 @@ class Stack:
     options: tuple[str, ...]
     slow: Target  # the request that waits SLOW_SECONDS on I/O
     hello: Target | None  # the cheapest request, for peak throughput; None where it teaches nothing
+    db: Target | None  # a request that waits SLOW_SECONDS in PostgreSQL, through a connection pool
+    upstream: Target | None  # a request that waits on another HTTP service, through a client's pool
     port: int  # where `python -m lab serve` puts it, and so where the locustfile looks by default
     pitfall: bool = False  # a mistake on show, kept out of the default comparison
     env: tuple[tuple[str, str], ...] = ()  # set for the server process (the app reads it)
@@ -88,21 +97,38 @@ class Stack:
                 env[self.threads] = str(threads)
         return dataclasses.replace(self, options=options, env=tuple(sorted(env.items())))
 
-    def settings_query(self, target: Target) -> tuple[list[str], dict[str, str], str | None]:
-        return self.command(target), dict(self.env), target.limit if isinstance(target.limit, str) else None
+    def with_env(self, **values: str) -> Stack:
+        return dataclasses.replace(self, env=tuple(sorted({**dict(self.env), **values}.items())))
+
+    def settings_query(self, target: Target) -> tuple[list[str], dict[str, str], list[str]]:
+        refs = [limit.value for limit in target.limits if isinstance(limit.value, str)]
+        return self.command(target), dict(self.env), refs
 
     def slots(self, target: Target) -> Slots:
-        """Requests served at once: workers x threads, or the app's own limit per process, or unbounded."""
+        """Requests served at once: workers x the smallest per-process limit, or unbounded.
+
+        Per process the limits are the server's (1 request per sync worker, N threads) and
+        the app's own (a thread pool, a connection pool); in flight is the smallest of them.
+        """
         (got,) = settings.resolve([self.settings_query(target)])
+        read = iter(got.limits)
         per = f"{got.workers} worker{'s' if got.workers > 1 else ''}"
+        limits: list[tuple[int, str, str]] = []  # (per process, what it counts, its name)
         if self.interface == "WSGI":
-            each = f"{got.threads} threads, 1 request per thread" if got.threads > 1 else "1 request each"
-            return Slots(got.workers * got.threads, f"{per} x {each}", got.workers)
-        app_limit = got.limit if isinstance(target.limit, str) else target.limit
-        if app_limit is not None:
-            return Slots(got.workers * app_limit, f"{per} x {app_limit} {target.limit_why}", got.workers)
-        loops = "1 event loop" if got.workers == 1 else f"{per}, each an event loop that"
-        return Slots(None, f"{loops} overlaps every awaiting request", got.workers)
+            what = "threads, 1 request per thread" if got.threads > 1 else "request each"
+            limits.append((got.threads, what, "threads" if got.threads > 1 else "workers"))
+        for limit in target.limits:
+            value = next(read) if isinstance(limit.value, str) else limit.value
+            limits.append((value, limit.what, limit.name))
+        if not limits:
+            loops = "1 event loop" if got.workers == 1 else f"{per}, each an event loop that"
+            return Slots(None, f"{loops} overlaps every awaiting request", got.workers)
+        n, what, name = min(limits, key=lambda limit: limit[0])
+        why = f"{per} x {n} {what}"
+        others = [f"{v} {w}" for v, w, other in limits if other != name]
+        if others:
+            why += f", the smallest limit per worker (also: {'; '.join(others)})"
+        return Slots(got.workers * n, why, got.workers, name)
 
 
 def without(options: tuple[str, ...], flags: tuple[str, ...]) -> tuple[str, ...]:
@@ -123,43 +149,80 @@ def without(options: tuple[str, ...], flags: tuple[str, ...]) -> tuple[str, ...]
 
 WSGI_HELLO, WSGI_SLOW = Target("wsgi.app:app"), Target("wsgi.slow_app:app")
 ASGI_HELLO, ASGI_SLOW = Target("asgi.app:app"), Target("asgi.slow_app:app")
+# The real waits: a query in PostgreSQL through a connection pool, a call to another HTTP service.
+WSGI_DB = Target(
+    "wsgi.db_app:app", limits=(Limit("wsgi.db_app:POOL_SIZE", "connections in the database pool", "db pool"),)
+)
+ASGI_POOL = Limit("asgi.db_app:POOL_SIZE", "connections in the database pool", "db pool")
+ASGI_DB = Target("asgi.db_app:app", limits=(ASGI_POOL,))
+WSGI_UPSTREAM = Target(
+    "wsgi.upstream_app:app",
+    limits=(
+        Limit(
+            "wsgi.upstream_app:UPSTREAM_CONNECTIONS", "connections in the HTTP client's pool", "client pool"
+        ),
+    ),
+)
+ASGI_UPSTREAM = Target(
+    "asgi.upstream_app:app",
+    limits=(
+        Limit(
+            "asgi.upstream_app:UPSTREAM_CONNECTIONS", "connections in the HTTP client's pool", "client pool"
+        ),
+    ),
+)
+BLOCKED_LOOP = Limit(
+    1, "request at a time: a blocking call inside async def stops the event loop", "blocked loop"
+)
 
 STACKS: tuple[Stack, ...] = (
     Stack(
         "gunicorn-sync", "WSGI", "gunicorn", ("-w", "4"),
-        slow=WSGI_SLOW, hello=WSGI_HELLO, port=8001,
+        slow=WSGI_SLOW, hello=WSGI_HELLO, db=WSGI_DB, upstream=WSGI_UPSTREAM, port=8001,
     ),
     Stack(
         # One worker: a keep-alive connection stays with the worker that accepted it, so
         # with -w 2 --threads 8 a worker holding 3 of the 50 connections idles 5 threads
         # (measured: 11.0 and 15.9 rps in two runs, bound 16). One pool of 16 holds its bound.
         "gunicorn-gthread", "WSGI", "gunicorn", ("-w", "1", "--threads", "16"),
-        slow=WSGI_SLOW, hello=WSGI_HELLO, port=8002, threads="--threads",
+        slow=WSGI_SLOW, hello=WSGI_HELLO, db=WSGI_DB, upstream=WSGI_UPSTREAM, port=8002, threads="--threads",
     ),
-    Stack("uvicorn", "ASGI", "uvicorn", (), slow=ASGI_SLOW, hello=ASGI_HELLO, port=8003),
+    Stack(
+        "uvicorn", "ASGI", "uvicorn", (),
+        slow=ASGI_SLOW, hello=ASGI_HELLO, db=ASGI_DB, upstream=ASGI_UPSTREAM, port=8003,
+    ),
     Stack(
         "uvicorn-workers", "ASGI", "uvicorn", ("--workers", "2"),
-        slow=ASGI_SLOW, hello=ASGI_HELLO, port=8004,
+        slow=ASGI_SLOW, hello=ASGI_HELLO, db=ASGI_DB, upstream=ASGI_UPSTREAM, port=8004,
     ),
     Stack(
         "gunicorn-uvicorn-worker", "ASGI", "gunicorn", ("-w", "2", "-k", "uvicorn_worker.UvicornWorker"),
-        slow=ASGI_SLOW, hello=ASGI_HELLO, port=8005,
+        slow=ASGI_SLOW, hello=ASGI_HELLO, db=ASGI_DB, upstream=ASGI_UPSTREAM, port=8005,
     ),
     Stack(
         "gunicorn-asgi", "ASGI", "gunicorn", ("-w", "2", "-k", "asgi"),
-        slow=ASGI_SLOW, hello=ASGI_HELLO, port=8006,
+        slow=ASGI_SLOW, hello=ASGI_HELLO, db=ASGI_DB, upstream=ASGI_UPSTREAM, port=8006,
     ),
     Stack(
         "fastapi-def", "ASGI", "uvicorn", (),
-        slow=Target("asgi.fastapi_app:app", "/slow-sync", "asgi.fastapi_app:THREAD_LIMIT",
-                    "threads of anyio's pool (THREAD_LIMIT), where a plain `def` route runs"),
-        hello=Target("asgi.fastapi_app:app"), port=8007, pitfall=True, threads="THREAD_LIMIT",
+        slow=Target("asgi.fastapi_app:app", "/slow-sync", (
+            Limit("asgi.fastapi_app:THREAD_LIMIT",
+                  "threads of anyio's pool (THREAD_LIMIT), where a plain `def` route runs", "thread pool"),
+        )),
+        hello=Target("asgi.fastapi_app:app"),
+        # The pitfall with a real driver: 40 threads share a pool of POOL_SIZE connections.
+        db=Target("asgi.db_app:app", "/def", (
+            Limit("asgi.db_app:THREAD_LIMIT", "threads of anyio's pool (THREAD_LIMIT)", "thread pool"),
+            ASGI_POOL,
+        )),
+        upstream=None, port=8007, pitfall=True, threads="THREAD_LIMIT",
     ),
     Stack(
         "blocking-async", "ASGI", "uvicorn", (),
-        slow=Target("asgi.blocking_app:app", limit=1,
-                    limit_why="request at a time: time.sleep inside async def blocks the event loop"),
-        hello=None, port=8008, pitfall=True,
+        slow=Target("asgi.blocking_app:app", limits=(BLOCKED_LOOP,)),
+        hello=None,
+        db=Target("asgi.db_app:app", "/sync-in-async", (BLOCKED_LOOP,)),  # a sync driver
+        upstream=None, port=8008, pitfall=True,
     ),
 )  # fmt: skip
 
@@ -198,7 +261,7 @@ def get(name: str) -> Stack:
 @dataclass(frozen=True)
 class Scenario:
     name: str
-    kind: Literal["slow", "hello"]  # which Target of each stack it loads
+    kind: Literal["slow", "hello", "db", "upstream"]  # which Target of each stack it loads
     stacks: tuple[Stack, ...]  # the default choice
     one_at_a_time: bool  # True when stacks would otherwise compete for the CPU
     about: str
@@ -223,12 +286,20 @@ SCENARIOS = {
             "connections", "slow", tuple(s for s in STACKS if not s.pitfall), True,
             "long-lived connections held open: streams on every stack, WebSockets on the ASGI ones",
         ),
+        Scenario(
+            "db", "db", tuple(s for s in STACKS if not s.pitfall), False,
+            "every request waits SLOW_SECONDS in a real PostgreSQL, through a pool of --pool connections",
+        ),
+        Scenario(
+            "upstream", "upstream", tuple(s for s in STACKS if not s.pitfall), False,
+            "each request calls an HTTP service that waits SLOW_SECONDS, through one client per process",
+        ),
     )
 }  # fmt: skip
 
 
 def serving(kind: str) -> tuple[Stack, ...]:
-    """Every stack that has an app of this kind ("slow" or "hello")."""
+    """Every stack that has an app of this kind ("slow", "hello", "db" or "upstream")."""
     return tuple(stack for stack in STACKS if getattr(stack, kind) is not None)
 
 

@@ -7,6 +7,8 @@ import re
 import tomllib
 from collections import defaultdict
 
+from packaging.requirements import Requirement
+
 from lab.servers import ROOT
 
 
@@ -23,9 +25,16 @@ def uv_versions() -> dict[str, set[str]]:
     return versions
 
 
-def requirement_pins(filename: str) -> dict[str, str]:
-    pins = re.findall(r"^([A-Za-z0-9._-]+)(?:\[[^\]]*\])?==([^\s;\\]+)", (ROOT / filename).read_text(), re.M)
-    return {canonical(name): version for name, version in pins}
+def requirement_pins(filename: str, here_only: bool = False) -> dict[str, str]:
+    """name -> version of each pin; here_only: just those whose marker holds on this platform."""
+    pins = {}
+    for line in (ROOT / filename).read_text().splitlines():
+        if line and not line[0].isspace() and not line.startswith("#"):  # a pin's first line; hashes follow
+            requirement = Requirement(line.rstrip(" \\"))
+            if here_only and requirement.marker and not requirement.marker.evaluate():
+                continue  # uv exports pins for every platform (tzdata on Windows); pipenv locks for this one
+            pins[canonical(requirement.name)] = str(requirement.specifier).removeprefix("==")
+    return pins
 
 
 def test_requirements_files_match_uv_lock() -> None:
@@ -48,7 +57,7 @@ def test_pipfile_lock_matches_uv_lock() -> None:
 
 def test_images_get_only_the_servers() -> None:
     """requirements.txt and Pipfile [packages] feed the images: no load generator, no test tools."""
-    server_side = set(requirement_pins("requirements.txt"))
+    server_side = set(requirement_pins("requirements.txt", here_only=True))
     assert {"gunicorn", "uvicorn", "uvicorn-worker", "fastapi"} <= server_side
     assert not server_side & {"locust", "pytest", "mypy", "ruff", "pip", "setuptools"}
     default = {canonical(name) for name in json.loads((ROOT / "Pipfile.lock").read_text())["default"]}

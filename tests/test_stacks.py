@@ -37,7 +37,7 @@ def test_gunicorn_without_w_reads_gunicorn_conf_py_as_the_server_does(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setenv("WEB_CONCURRENCY", "3")  # gunicorn.conf.py's workers = WEB_CONCURRENCY
-    assert with_options(SYNC).slots(SYNC.slow) == Slots(3, "3 workers x 1 request each", 3)
+    assert with_options(SYNC).slots(SYNC.slow) == Slots(3, "3 workers x 1 request each", 3, "workers")
 
 
 def test_sync_with_threads_is_gthread_as_gunicorn_makes_it() -> None:

@@ -1,0 +1,92 @@
+"""FastAPI whose requests wait in a real database: `SELECT pg_sleep(SLOW_SECONDS)` through pools.
+
+- GET /               the right way: `async def`, psycopg's AsyncConnectionPool, `await`.
+- GET /def            a plain `def` route with the sync pool: it runs in anyio's thread pool
+                      (THREAD_LIMIT threads, 40 by default) but only POOL_SIZE of those threads
+                      hold a connection; the rest wait for one, up to POOL_TIMEOUT, then 503.
+- GET /sync-in-async  the classic mistake: the sync driver inside `async def` blocks the
+                      event loop, so the whole process serves one query at a time.
+- GET /health         liveness: never touches the database.
+
+Both pools (POOL_SIZE connections each, default 5) open in the lifespan start-up
+and close at shut-down, once per worker process.
+
+Run with:  python -m lab.postgres    (a throwaway PostgreSQL; it prints DATABASE_URL)
+           DATABASE_URL=postgresql://... uvicorn asgi.db_app:app
+Test with: time (seq 10 | xargs -P10 -I{} curl -s http://127.0.0.1:8000/)   (watch: 2 rounds of 1 s)
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import anyio.to_thread
+import psycopg
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+from psycopg_pool import AsyncConnectionPool, ConnectionPool, PoolTimeout
+
+SLOW_SECONDS = float(os.environ.get("SLOW_SECONDS", "1"))
+POOL_SIZE = int(os.environ.get("POOL_SIZE", "5"))
+POOL_TIMEOUT = float(os.environ.get("POOL_TIMEOUT", "30"))
+THREAD_LIMIT = int(os.environ.get("THREAD_LIMIT", "40"))  # anyio's default
+DATABASE_URL = os.environ.get("DATABASE_URL", "postgresql:///postgres")
+QUERY = "SELECT pg_sleep(%s)"
+
+pool = AsyncConnectionPool(
+    DATABASE_URL, min_size=POOL_SIZE, max_size=POOL_SIZE, timeout=POOL_TIMEOUT, open=False
+)
+sync_pool = ConnectionPool(
+    DATABASE_URL, min_size=POOL_SIZE, max_size=POOL_SIZE, timeout=POOL_TIMEOUT, open=False
+)
+
+
+@asynccontextmanager
+async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+    anyio.to_thread.current_default_thread_limiter().total_tokens = THREAD_LIMIT
+    await pool.open()  # connecting goes on in the background: start-up does not wait for the database
+    sync_pool.open()
+    yield
+    await pool.close()
+    sync_pool.close()
+
+
+app = FastAPI(title="WSGI vs ASGI lab: a real database", lifespan=lifespan)
+
+
+@app.exception_handler(PoolTimeout)
+async def no_connection(request: Request, error: PoolTimeout) -> JSONResponse:
+    return JSONResponse({"detail": f"no database connection within {POOL_TIMEOUT:g} s"}, status_code=503)
+
+
+@app.exception_handler(psycopg.OperationalError)
+async def database_down(request: Request, error: psycopg.OperationalError) -> JSONResponse:
+    return JSONResponse({"detail": f"database unavailable: {error}"}, status_code=503)
+
+
+@app.get("/")
+async def query() -> dict[str, float]:
+    async with pool.connection() as conn:  # awaits a free connection: the loop serves others meanwhile
+        await conn.execute(QUERY, [SLOW_SECONDS])
+    return {"waited": SLOW_SECONDS}
+
+
+@app.get("/def")
+def query_in_a_thread() -> dict[str, float]:
+    with sync_pool.connection() as conn:  # a thread blocks here until one of POOL_SIZE connections frees
+        conn.execute(QUERY, [SLOW_SECONDS])
+    return {"waited": SLOW_SECONDS}
+
+
+@app.get("/sync-in-async")
+async def blocking_query() -> dict[str, float]:
+    with sync_pool.connection() as conn:  # the bug: a blocking driver call on the event loop
+        conn.execute(QUERY, [SLOW_SECONDS])
+    return {"waited": SLOW_SECONDS}
+
+
+@app.get("/health")
+async def health() -> dict[str, str]:
+    return {"status": "ok"}
