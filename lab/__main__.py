@@ -17,6 +17,7 @@ from lab import cli, faults, stacks
 from lab.errors import LabError
 from lab.probe import burst
 from lab.servers import HOST, ROOT, check_port_free, running, slow_seconds
+from lab.waits import POOL_SETTING, waited_on
 
 
 def list_stacks(args: argparse.Namespace) -> int:
@@ -81,8 +82,10 @@ def time_burst(args: argparse.Namespace) -> int:
         os.environ["SLOW_SECONDS"] = str(args.slow_seconds)  # for the server the lab starts, and the theory
     seconds = slow_seconds()
     if args.url:
-        if args.stack or args.workers or args.threads:
-            raise LabError("--url times a server you started: give no stack, --workers or --threads with it")
+        if args.stack or args.workers or args.threads or args.pool or args.kind != "slow":
+            raise LabError(
+                "--url times a server you started: give no stack, --kind, --workers, --threads or --pool"
+            )
         host, port, path = loopback_url(args.url)
         slots = stacks.Slots(
             args.slots, f"{args.slots} slots, as --slots says" if args.slots else "unbounded", 1
@@ -95,11 +98,20 @@ def time_burst(args: argparse.Namespace) -> int:
             raise LabError("name a stack (python -m lab list), or time a server of your own with --url")
         if args.slots:
             raise LabError("--slots goes with --url; a stack's slots come from its command")
+        if args.pool and args.kind not in POOL_SETTING:
+            raise LabError("--pool goes with --kind db or --kind upstream")
         stack = stacks.get(args.stack).configured(args.workers, args.threads)
-        slots = stack.slots(stack.slow)
-        with running([stack], "slow", Path(tempfile.mkdtemp(prefix="lab-burst-"))) as (server,):
-            result = burst(server.host, server.port, server.target.path, n)
-        name = f"{stack.name} ({' '.join([stack.server, *stack.options, stack.slow.app])})"
+        if args.pool:
+            stack = stack.with_env(**{POOL_SETTING[args.kind]: str(args.pool)})
+        target = getattr(stack, args.kind)
+        if target is None:
+            raise LabError(f"stack {stack.name!r} has no {args.kind!r} app")
+        slots = stack.slots(target)
+        logs = Path(tempfile.mkdtemp(prefix="lab-burst-"))
+        with waited_on(args.kind, seconds, logs) as env, running([stack], target, logs, env) as (server,):
+            result = burst(server.host, server.port, target.path, n)
+        command = " ".join([*(f"{k}={v}" for k, v in stack.env), stack.server, *stack.options, target.app])
+        name = f"{stack.name} ({command}, GET {target.path})"
     rounds = 1 if slots.count is None else math.ceil(n / slots.count)
     statuses = sorted(set(result.statuses))
     print(
@@ -170,6 +182,11 @@ def main() -> int:
         "--slow-seconds", type=cli.positive_float,
         help="how long each request waits (default: $SLOW_SECONDS, else 1); with --url, your server's wait",
     )  # fmt: skip
+    p.add_argument(
+        "--kind", choices=["slow", "db", "upstream"], default="slow",
+        help="what each request waits on: a sleep (default), a real PostgreSQL the lab starts, an upstream",
+    )  # fmt: skip
+    p.add_argument("--pool", type=cli.positive_int, help="db: POOL_SIZE; upstream: UPSTREAM_CONNECTIONS")
     p.add_argument(
         "--workers", type=cli.positive_int, help="worker processes (gunicorn -w, uvicorn --workers)"
     )

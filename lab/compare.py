@@ -13,8 +13,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -33,10 +32,10 @@ from lab.measure import (
     shortest_window,
     steady_window,
 )  # fmt: skip
-from lab.postgres import postgres
 from lab.report import Result
 from lab.servers import ROOT, StackServer, running, slow_seconds
 from lab.stacks import Scenario, Slots, Stack
+from lab.waits import POOL_SETTING, WAITS_IN, waited_on
 
 DEFAULT_DURATION = {"slow": 30.0, "hello": 10.0, "pitfalls": 30.0, "db": 30.0, "upstream": 30.0}
 SATURATED = 0.9  # a locust process above 90% of a core can't send faster: it is the bottleneck
@@ -149,26 +148,6 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"\nNOTE: {note}")
         print(f"\nwall time {time.monotonic() - started:.0f} s; report in {out}")
     return 0
-
-
-# What --pool sets, per scenario: the app reads it, and so does the theory.
-POOL_SETTING = {"db": "POOL_SIZE", "upstream": "UPSTREAM_CONNECTIONS"}
-WAITS_IN = {"db": "in PostgreSQL", "upstream": "in an upstream HTTP service"}
-
-
-@contextmanager
-def waited_on(kind: str, seconds: float, log_dir: Path) -> Iterator[dict[str, str]]:
-    """What the scenario's apps wait on, running for the whole comparison: a real PostgreSQL, or
-    the lab's slow ASGI app as an upstream service; the environment that points the apps at it."""
-    if kind == "db":
-        with postgres() as db:
-            yield {"DATABASE_URL": db.url}
-    elif kind == "upstream":
-        upstream = stacks.BY_NAME["uvicorn"]  # one event loop: never the limit at these loads
-        with running([upstream], "slow", log_dir / "upstream", {"SLOW_SECONDS": str(seconds)}) as (server,):
-            yield {"UPSTREAM_URL": f"{server.url}/"}
-    else:
-        yield {}
 
 
 def make_folder(out: Path) -> None:

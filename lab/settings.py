@@ -79,7 +79,10 @@ def _read(argv: list[str], limits: list[str]) -> dict[str, Any]:
     values = []
     for limit in limits:
         module, name = limit.split(":")
-        values.append(int(getattr(importlib.import_module(module), name)))
+        try:
+            values.append(int(getattr(importlib.import_module(module), name)))
+        except Exception as error:  # the app rejected its settings: say which one was being read
+            raise SystemExit(f"reading {name} from {module}: {type(error).__name__}: {error}") from None
     return asdict(Resolved(workers, threads, worker_class, values))
 
 

@@ -81,10 +81,19 @@ def test_bad_flags(args: list[str]) -> None:
         (["burst", "--url", "http://10.0.0.1:8000/"], 1, ["on this machine"]),
         (["burst", "--url", "ftp://127.0.0.1/"], 1, ["http://"]),
         (["burst", "uvicorn", "--url", "http://127.0.0.1:8000/"], 1, ["give no stack"]),
+        (["burst", "uvicorn", "--pool", "3"], 1, ["--pool goes with --kind db or --kind upstream"]),
+        (["burst", "blocking-async", "--kind", "upstream"], 1, ["has no 'upstream' app"]),
+        (["burst", "uvicorn", "--kind", "db", "--pool", "0"], 2, ["'0' must be positive"]),
     ],
 )
 def test_bad_burst_input(args: list[str], code: int, words: list[str]) -> None:
     assert_one_line_error(lab(*args), code, *words)
+
+
+@pytest.mark.parametrize("value", ["0", "abc"])
+def test_a_bad_pool_size_names_the_setting(value: str) -> None:
+    result = lab("burst", "uvicorn", "--kind", "db", env={**os.environ, "POOL_SIZE": value})
+    assert_one_line_error(result, 1, "reading POOL_SIZE from asgi.db_app")
 
 
 def test_burst_url_that_does_not_answer_is_named() -> None:
@@ -109,5 +118,5 @@ def test_burst_times_a_server_started_by_hand(tmp_path: Path) -> None:
 def test_burst_workers_change_the_command_and_the_theory() -> None:
     result = lab("burst", "gunicorn-sync", "--workers", "2", "-n", "4", "--slow-seconds", "0.3")
     assert result.returncode == 0, result.stderr
-    assert "(gunicorn -w 2 wsgi.slow_app:app)" in result.stdout
+    assert "(gunicorn -w 2 wsgi.slow_app:app, GET /)" in result.stdout
     assert "theory 2 (2 workers x 1 request each)" in result.stdout
