@@ -1,45 +1,41 @@
-"""Load every server stack side by side: one User class per stack of lab/stacks.py.
+"""Load every server stack side by side: one User class per stack, each with its own host.
 
-Each class has its own `host` and names its requests after its stack, so the
-web UI and the CSV show one row per stack, next to each other.
+Each class names its requests after its stack, so the web UI and the CSV show
+one row per stack, next to each other. The ports are those of `make serve`.
 
     make serve                        # every stack on its own port (8001-8008)
     locust -f locustfile.py --class-picker                  # web UI: http://127.0.0.1:8089
     locust -f locustfile.py --headless -u 400 -r 400 -t 30s # 50 users per stack
     locust -f locustfile.py --processes 2                   # one locust process per core
-    locust -f locustfile.py --master   /   locust -f locustfile.py --worker --master-host=HOST
+    locust -f locustfile.py Uvicorn GunicornSync            # only some stacks
 
 Do NOT pass -H/--host (nor fill the Host field in the web UI): locust sends every
 class to that one host, and the rows no longer compare stacks. Users are spread
-evenly over the classes, so -u 400 with 8 classes is 50 per stack; name classes
-on the command line to load only some (`locust -f locustfile.py Uvicorn GunicornSync`).
+evenly over the classes, so -u 400 with 8 classes is 50 per stack.
 
-LAB_KIND=hello loads the hello apps instead of the slow ones (`python -m lab serve
---kind hello`); LAB_HOSTS='{"uvicorn": "http://127.0.0.1:9000"}' moves a stack, and
-LAB_HOST_PATTERN='http://{name}:8000' moves them all (docker/compose.yaml does).
-`python compare.py` sets both, runs this file headless, and reads its numbers.
+To point a stack elsewhere, set LOCUST_TARGETS to a JSON object of stack name ->
+URL: LOCUST_TARGETS='{"uvicorn": "http://127.0.0.1:9000/"}'. The URL's path is
+the path requested. compare.py does this for the servers it starts on free ports.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 from typing import Any
+from urllib.parse import urlsplit
 
 from locust import FastHttpUser, constant, events, run_single_user, task
 
-from lab.stacks import Stack, locust_host, serving
-
-KIND = os.environ.get("LAB_KIND", "slow")
-
 
 class StackUser(FastHttpUser):
-    abstract = True  # a template: the classes below fill in one stack each
+    abstract = True  # a template: each class below is one stack
     # A closed loop with no think time: each user sends its next request as soon
     # as the last one returns, so users = requests in flight, and Little's law
     # gives the expected throughput directly: min(users, slots) / sleep.
     wait_time = constant(0)
-    stack = "stack"  # filled in per class below
+    stack = ""
     path = "/"
 
     @task
@@ -48,24 +44,66 @@ class StackUser(FastHttpUser):
         self.client.get(self.path, name=self.stack)
 
 
-def user_class(stack: Stack) -> type[StackUser]:
-    target = getattr(stack, KIND)
-    return type(
-        stack.user_class,
-        (StackUser,),
-        {
-            "host": locust_host(stack),
-            "stack": stack.name,
-            "path": target.path,
-            "__module__": __name__,
-            "__doc__": f"{stack.name}: {' '.join(stack.command(target))}",
-        },
-    )
+class GunicornSync(StackUser):
+    """gunicorn -w 4 wsgi.slow_app:app"""
+
+    stack, host = "gunicorn-sync", "http://127.0.0.1:8001"
 
 
-# One class per stack that has an app of this kind, found by locust among the module's globals.
-for _stack in serving(KIND):
-    globals()[_stack.user_class] = user_class(_stack)
+class GunicornGthread(StackUser):
+    """gunicorn -w 1 --threads 16 wsgi.slow_app:app"""
+
+    stack, host = "gunicorn-gthread", "http://127.0.0.1:8002"
+
+
+class Uvicorn(StackUser):
+    """uvicorn asgi.slow_app:app"""
+
+    stack, host = "uvicorn", "http://127.0.0.1:8003"
+
+
+class UvicornWorkers(StackUser):
+    """uvicorn --workers 2 asgi.slow_app:app"""
+
+    stack, host = "uvicorn-workers", "http://127.0.0.1:8004"
+
+
+class GunicornUvicornWorker(StackUser):
+    """gunicorn -w 2 -k uvicorn_worker.UvicornWorker asgi.slow_app:app"""
+
+    stack, host = "gunicorn-uvicorn-worker", "http://127.0.0.1:8005"
+
+
+class GunicornAsgi(StackUser):
+    """gunicorn -w 2 -k asgi asgi.slow_app:app"""
+
+    stack, host = "gunicorn-asgi", "http://127.0.0.1:8006"
+
+
+class FastapiDef(StackUser):
+    """uvicorn asgi.fastapi_app:app: a plain `def` route, in anyio's thread pool"""
+
+    stack, host, path = "fastapi-def", "http://127.0.0.1:8007", "/slow-sync"
+
+
+class BlockingAsync(StackUser):
+    """uvicorn asgi.blocking_app:app: time.sleep inside async def"""
+
+    stack, host = "blocking-async", "http://127.0.0.1:8008"
+
+
+def move_stacks(targets: str) -> None:
+    """LOCUST_TARGETS moves stacks: each class's host and path, from one URL each."""
+    for name, url in json.loads(targets).items():
+        user = next((u for u in StackUser.__subclasses__() if u.stack == name), None)
+        if user is None:
+            raise SystemExit(f"LOCUST_TARGETS names {name!r}, which is no class's stack")
+        parts = urlsplit(url)
+        user.host, user.path = f"{parts.scheme}://{parts.netloc}", parts.path or "/"
+
+
+# A function, not a loop at module level: locust takes every User class among the globals.
+move_stacks(os.environ.get("LOCUST_TARGETS", "{}"))
 
 
 @events.test_start.add_listener
@@ -79,4 +117,4 @@ def warn_about_global_host(environment: Any, **kwargs: Any) -> None:
 
 if __name__ == "__main__":
     # Debug one user in-process, in a debugger if you like: python locustfile.py
-    run_single_user(globals()["Uvicorn"])
+    run_single_user(Uvicorn)

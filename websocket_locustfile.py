@@ -8,27 +8,30 @@ and the CSV, exactly like the HTTP rows of locustfile.py.
     python -m lab serve --kind websocket              # the ASGI stacks on ports 8003-8006
     locust -f websocket_locustfile.py --class-picker  # web UI: http://127.0.0.1:8089
 
-As in locustfile.py: no -H/--host, and LAB_HOSTS / LAB_HOST_PATTERN move stacks.
+As in locustfile.py: no -H/--host, and LOCUST_TARGETS='{"uvicorn": "http://127.0.0.1:9000/"}'
+moves a stack.
 """
 
 from __future__ import annotations
 
+import json
+import os
 import time
+from urllib.parse import urlsplit
 
 import websocket  # websocket-client: blocking, made cooperative by locust's gevent
 from locust import User, constant, run_single_user, task
-
-from lab.stacks import Stack, locust_host, websocket_stacks
 
 
 class WebSocketUser(User):
     abstract = True  # a template: the classes below fill in one stack each
     # A trickle, not a flood: what matters is holding many connections open at once.
     wait_time = constant(1)
-    stack = "stack"
+    stack = ""
+    path = "/"
 
     def on_start(self) -> None:
-        url = (self.host or "").replace("http", "ws", 1) + "/"
+        url = (self.host or "").replace("http", "ws", 1) + self.path
         self.ws = websocket.create_connection(url, timeout=30)
 
     @task
@@ -50,14 +53,43 @@ class WebSocketUser(User):
         self.ws.close()
 
 
-def user_class(stack: Stack) -> type[WebSocketUser]:
-    attributes = {"host": locust_host(stack), "stack": stack.name, "__module__": __name__}
-    return type(stack.user_class, (WebSocketUser,), attributes)
+class Uvicorn(WebSocketUser):
+    """uvicorn asgi.websocket_app:app"""
+
+    stack, host = "uvicorn", "http://127.0.0.1:8003"
 
 
-for _stack in websocket_stacks():
-    globals()[_stack.user_class] = user_class(_stack)
+class UvicornWorkers(WebSocketUser):
+    """uvicorn --workers 2 asgi.websocket_app:app"""
+
+    stack, host = "uvicorn-workers", "http://127.0.0.1:8004"
+
+
+class GunicornUvicornWorker(WebSocketUser):
+    """gunicorn -w 2 -k uvicorn_worker.UvicornWorker asgi.websocket_app:app"""
+
+    stack, host = "gunicorn-uvicorn-worker", "http://127.0.0.1:8005"
+
+
+class GunicornAsgi(WebSocketUser):
+    """gunicorn -w 2 -k asgi asgi.websocket_app:app"""
+
+    stack, host = "gunicorn-asgi", "http://127.0.0.1:8006"
+
+
+def move_stacks(targets: str) -> None:
+    """LOCUST_TARGETS moves stacks: each class's host and path, from one URL each."""
+    for name, url in json.loads(targets).items():
+        user = next((u for u in WebSocketUser.__subclasses__() if u.stack == name), None)
+        if user is None:
+            raise SystemExit(f"LOCUST_TARGETS names {name!r}, which is no class's stack")
+        parts = urlsplit(url)
+        user.host, user.path = f"{parts.scheme}://{parts.netloc}", parts.path or "/"
+
+
+# A function, not a loop at module level: locust takes every User class among the globals.
+move_stacks(os.environ.get("LOCUST_TARGETS", "{}"))
 
 
 if __name__ == "__main__":
-    run_single_user(globals()["Uvicorn"])  # debug one user: python websocket_locustfile.py
+    run_single_user(Uvicorn)  # debug one user: python websocket_locustfile.py

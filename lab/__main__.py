@@ -16,7 +16,7 @@ from pathlib import Path
 from lab import cli, faults, stacks
 from lab.errors import LabError
 from lab.probe import burst
-from lab.servers import HOST, ROOT, check_port_free, running, slow_seconds
+from lab.servers import HOST, ROOT, check_port_free, locust_targets, running, slow_seconds
 from lab.waits import POOL_SETTING, waited_on
 
 
@@ -39,9 +39,7 @@ def serve(args: argparse.Namespace) -> int:
         locust = "locust -f websocket_locustfile.py"
     else:
         target, chosen = args.kind, stacks.serving(args.kind)
-        locust = (
-            "locust -f locustfile.py" if args.kind == "slow" else "LAB_KIND=hello locust -f locustfile.py"
-        )
+        locust = "locust -f locustfile.py"
     if args.stacks:
         named = {stack.name for stack in stacks.choose(args.stacks, stacks.SCENARIOS["slow"])}
         chosen = tuple(stack for stack in chosen if stack.name in named)
@@ -52,6 +50,9 @@ def serve(args: argparse.Namespace) -> int:
             print(
                 f"{server.stack.name:<24} {server.url}{server.target.path}  ({server.target.app})", flush=True
             )
+        if any(server.target.path != stack.slow.path for server, stack in zip(servers, chosen, strict=True)):
+            # The classes request the slow apps' paths; here some stacks serve another one.
+            locust = f"LOCUST_TARGETS='{locust_targets(servers)}' {locust}"
         print(f"logs in {log_dir}; now run: {locust} --class-picker  (Ctrl-C stops)", flush=True)
         while all(server.process.poll() is None for server in servers):
             time.sleep(0.5)

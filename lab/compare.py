@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import csv
 import importlib.util
-import json
 import math
 import os
 import shutil
@@ -33,7 +32,7 @@ from lab.measure import (
     steady_window,
 )  # fmt: skip
 from lab.report import Result
-from lab.servers import ROOT, StackServer, running, slow_seconds
+from lab.servers import ROOT, StackServer, locust_targets, running, slow_seconds
 from lab.stacks import Scenario, Slots, Stack
 from lab.waits import POOL_SETTING, WAITS_IN, waited_on
 
@@ -232,7 +231,6 @@ def run_group(group: list[Stack], slots: dict[str, Slots], run: Run, results: li
     # Once locust stops the measurement is over: requests still queued inside a server (waiting
     # for a pool's connection) need not drain, so the servers get 2 s, not 10, before SIGKILL.
     with running(group, scenario.kind, out / "logs", env, grace=2.0) as servers:
-        hosts = {server.stack.name: server.url for server in servers}
         total = users * len(group)
         argv = [
             sys.executable, "-m", "locust", "-f", "locustfile.py,lab/locust_plugin.py", "--headless",
@@ -242,7 +240,7 @@ def run_group(group: list[Stack], slots: dict[str, Slots], run: Run, results: li
             *(["--processes", str(processes)] if processes > 1 else []),
             *[stack.user_class for stack in group],
         ]  # fmt: skip
-        locust_env = {**os.environ, "LAB_KIND": scenario.kind, "LAB_HOSTS": json.dumps(hosts),
+        locust_env = {**os.environ, "LOCUST_TARGETS": locust_targets(servers),
                       "LAB_TIMELINE_DIR": str(timeline)}  # fmt: skip
         with (out / f"{prefix}.log").open("wb") as log:
             locust = subprocess.Popen(

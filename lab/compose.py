@@ -7,6 +7,7 @@ tests/test_dockerfiles.py fails when the file and the matrix disagree.
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import yaml
@@ -40,8 +41,11 @@ def render() -> str:
             services[stack.name]["build"] = {"context": "..", "dockerfile": "docker/Dockerfile.uv"}
     locust = {
         "image": LOCUST_IMAGE,
-        "volumes": ["..:/lab:ro"],  # locustfile.py and the matrix it reads
-        "environment": {"LAB_HOST_PATTERN": "http://{name}:8000"},  # each service by its name
+        "volumes": ["../locustfile.py:/lab/locustfile.py:ro"],  # the one file it needs
+        # Each stack's class sent to its service, by name, on the container's port.
+        "environment": {
+            "LOCUST_TARGETS": json.dumps({s.name: f"http://{s.name}:8000{s.slow.path}" for s in STACKS})
+        },
     }
     services["locust-master"] = {
         **locust,

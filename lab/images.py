@@ -33,7 +33,7 @@ STANDIN_BASES = {
     "RUNTIME_IMAGE": "localhost/lab-standin-distroless:nonroot",
 }
 # This workplace's sandbox forbids the resource limits podman sets by default.
-PODMAN_CONF = ROOT / "docker" / "podman-containers.conf"
+PODMAN_CONF = ROOT / "lab" / "podman-containers.conf"
 
 
 def tool() -> list[str] | None:

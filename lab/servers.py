@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import http.client
+import json
 import os
 import signal
 import socket
@@ -170,6 +171,11 @@ def stop_all(servers: Sequence[Server], grace: float = 10.0) -> None:
 class StackServer(Server):
     stack: Stack
     target: Target
+
+
+def locust_targets(servers: Sequence[StackServer]) -> str:
+    """LOCUST_TARGETS for the locustfiles: each stack's class sent to where it runs, and what it serves."""
+    return json.dumps({server.stack.name: server.url + server.target.path for server in servers})
 
 
 def popen(

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import json
-import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
@@ -72,7 +70,7 @@ class Stack:
 
     @property
     def user_class(self) -> str:
-        """The locustfile's User class for this stack: gunicorn-sync -> GunicornSync."""
+        """The locustfiles' User class for this stack: gunicorn-sync -> GunicornSync (a test holds them)."""
         return "".join(part.capitalize() for part in self.name.split("-"))
 
     @property
@@ -238,17 +236,6 @@ def threaded() -> list[str]:
 
 
 BY_NAME = {stack.name: stack for stack in STACKS}
-
-
-def locust_host(stack: Stack) -> str:
-    """Where the locustfiles send a stack's users.
-
-    LAB_HOSTS names stacks one by one (compare.py, on free ports); LAB_HOST_PATTERN is
-    the rule for all (docker/compose.yaml: http://{name}:8000); else the stack's fixed port.
-    """
-    hosts: dict[str, str] = json.loads(os.environ.get("LAB_HOSTS", "{}"))
-    pattern = os.environ.get("LAB_HOST_PATTERN", "http://127.0.0.1:{port}")
-    return hosts.get(stack.name) or pattern.format(name=stack.name, port=stack.port)
 
 
 def get(name: str) -> Stack:

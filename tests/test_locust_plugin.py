@@ -15,7 +15,7 @@ from lab.stacks import BY_NAME
 
 def run_locust(hosts: dict[str, str], classes: list[str], seconds: int, timeline: Path) -> None:
     timeline.mkdir()
-    env = {**os.environ, "LAB_HOSTS": json.dumps(hosts), "LAB_TIMELINE_DIR": str(timeline)}
+    env = {**os.environ, "LOCUST_TARGETS": json.dumps(hosts), "LAB_TIMELINE_DIR": str(timeline)}
     done = subprocess.run(
         [sys.executable, "-m", "locust", "-f", "locustfile.py,lab/locust_plugin.py", "--headless",
          "-u", "4", "-r", "4", "-t", f"{seconds}s", "--exit-code-on-error", "0", *classes],
@@ -26,7 +26,7 @@ def run_locust(hosts: dict[str, str], classes: list[str], seconds: int, timeline
 
 def test_a_server_that_refuses_gives_failures_with_their_reason(tmp_path: Path) -> None:
     closed = f"http://127.0.0.1:{free_port()}"  # nothing listens there
-    run_locust({"uvicorn": closed}, ["Uvicorn"], 2, tmp_path / "timeline")
+    run_locust({"uvicorn": f"{closed}/"}, ["Uvicorn"], 2, tmp_path / "timeline")
     requests = read_requests(tmp_path / "timeline")["uvicorn"]
     failed = [r for r in requests if r.failed]
     assert len(failed) > 10
@@ -38,7 +38,7 @@ def test_requests_still_waiting_at_the_stop_are_recorded_as_censored(tmp_path: P
     """4 users, requests of 8 s, a 3 s run: none finishes, and none may vanish."""
     stack = BY_NAME["uvicorn"]
     with running([stack], "slow", tmp_path / "logs", env={"SLOW_SECONDS": "8"}) as (server,):
-        run_locust({"uvicorn": server.url}, ["Uvicorn"], 3, tmp_path / "timeline")
+        run_locust({"uvicorn": f"{server.url}/"}, ["Uvicorn"], 3, tmp_path / "timeline")
     requests = read_requests(tmp_path / "timeline")["uvicorn"]
     assert len(requests) == 4
     assert all(r.censored for r in requests)

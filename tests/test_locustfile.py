@@ -5,12 +5,13 @@ from __future__ import annotations
 import csv
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
 
-from lab.servers import ROOT, free_port, running
-from lab.stacks import BY_NAME, WEBSOCKET, serving
+from lab.servers import ROOT, free_port, locust_targets, running
+from lab.stacks import BY_NAME, WEBSOCKET, serving, websocket_stacks
 from tests.conftest import SLOW
 
 
@@ -23,6 +24,59 @@ def locust(*args: str, env: dict[str, str] | None = None) -> subprocess.Popen[st
         stderr=subprocess.STDOUT,
         text=True,
     )
+
+
+# Reads each locustfile's classes in a process of their own (importing locust patches gevent).
+CLASSES = """
+import json, sys, importlib
+module = importlib.import_module(sys.argv[1])
+base = getattr(module, sys.argv[2])
+print(json.dumps({u.__name__: [u.stack, u.host, u.path] for u in base.__subclasses__()}))
+"""
+
+
+def classes(module: str, base: str, env: dict[str, str] | None = None) -> dict[str, list[str]]:
+    done = subprocess.run(
+        [sys.executable, "-c", CLASSES, module, base], cwd=ROOT, env={**os.environ, **(env or {})},
+        capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    return dict(json.loads(done.stdout))
+
+
+def test_the_explicit_classes_match_the_stack_matrix() -> None:
+    """The locustfiles write each class out; the matrix stays the one source of truth."""
+    expected = {s.user_class: [s.name, f"http://127.0.0.1:{s.port}", s.slow.path] for s in serving("slow")}
+    assert classes("locustfile", "StackUser") == expected
+    websocket = {s.user_class: [s.name, f"http://127.0.0.1:{s.port}", "/"] for s in websocket_stacks()}
+    assert classes("websocket_locustfile", "WebSocketUser") == websocket
+
+
+def test_locust_targets_moves_a_stack_host_and_path() -> None:
+    moved = classes(
+        "locustfile", "StackUser", {"LOCUST_TARGETS": '{"fastapi-def": "http://127.0.0.1:9000/"}'}
+    )
+    assert moved["FastapiDef"] == ["fastapi-def", "http://127.0.0.1:9000", "/"]
+    assert moved["Uvicorn"] == ["uvicorn", "http://127.0.0.1:8003", "/"]
+
+
+def test_the_locustfile_copied_alone_loads_a_served_stack(tmp_path: Path) -> None:
+    """A team copies locustfile.py into an empty folder: it imports nothing of the lab."""
+    alone = tmp_path / "copy"
+    alone.mkdir()
+    shutil.copy(ROOT / "locustfile.py", alone)
+    with running([BY_NAME["uvicorn"]], "slow", tmp_path / "logs", env={"SLOW_SECONDS": str(SLOW)}) as servers:
+        done = subprocess.run(
+            [sys.executable, "-m", "locust", "-f", "locustfile.py", "--headless", "-u", "4", "-r", "4",
+             "-t", "3s", "--csv", "run", "Uvicorn"],
+            cwd=alone, env={**os.environ, "LOCUST_TARGETS": locust_targets(servers)},
+            capture_output=True, text=True, timeout=60, check=False,
+        )  # fmt: skip
+    assert done.returncode == 0, done.stdout + done.stderr
+    with (alone / "run_stats.csv").open(newline="") as file:
+        rows = {row["Name"]: row for row in csv.DictReader(file)}
+    assert int(rows["uvicorn"]["Request Count"]) > 0
+    assert rows["uvicorn"]["Failure Count"] == "0"
 
 
 def test_one_user_class_per_stack() -> None:
@@ -47,7 +101,7 @@ def test_global_host_override_is_warned_about(tmp_path: Path) -> None:
 def test_master_and_worker_load_every_stack_together(tmp_path: Path) -> None:
     stacks = [BY_NAME["gunicorn-sync"], BY_NAME["uvicorn"]]
     with running(stacks, "slow", tmp_path / "logs", env={"SLOW_SECONDS": str(SLOW)}) as servers:
-        env = {"LAB_HOSTS": json.dumps({s.stack.name: s.url for s in servers})}
+        env = {"LOCUST_TARGETS": locust_targets(servers)}
         port = str(free_port())
         master = locust(
             "--master", "--master-bind-host", "127.0.0.1", "--master-bind-port", port, "--headless",
@@ -68,7 +122,7 @@ def test_master_and_worker_load_every_stack_together(tmp_path: Path) -> None:
 def test_websocket_round_trips_are_rows_beside_the_http_ones(tmp_path: Path) -> None:
     stacks = [BY_NAME["uvicorn"], BY_NAME["gunicorn-asgi"]]
     with running(stacks, WEBSOCKET, tmp_path / "logs", env={"PUSH_SECONDS": "0.3"}) as servers:
-        env = {"LAB_HOSTS": json.dumps({s.stack.name: s.url for s in servers})}
+        env = {"LOCUST_TARGETS": locust_targets(servers)}
         run = subprocess.Popen(
             [sys.executable, "-m", "locust", "-f", "websocket_locustfile.py", "--headless",
              "-u", "10", "-r", "10", "-t", "4s", "--csv", str(tmp_path / "ws"), "Uvicorn", "GunicornAsgi"],

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import sys
@@ -10,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from lab.servers import ROOT, free_port, launch, running, stop_all
+from lab.servers import ROOT, free_port, launch, locust_targets, running, stop_all
 from lab.stacks import BY_NAME
 from tests.conftest import SLOW
 
@@ -36,7 +35,7 @@ def test_web_ui_swarm_shows_a_row_per_stack(chromium_path: str, tmp_path: Path) 
         web_port = free_port()
         argv = [sys.executable, "-m", "locust", "-f", "locustfile.py", "--web-host", "127.0.0.1",
                 "--web-port", str(web_port), "GunicornSync", "Uvicorn"]  # fmt: skip
-        env = {"LAB_HOSTS": json.dumps(hosts)}
+        env = {"LOCUST_TARGETS": locust_targets(servers)}
         locust = launch("locust web UI", argv, web_port, tmp_path / "locust.log", env=env)
         try:
             locust.wait_ready()
