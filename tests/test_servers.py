@@ -78,6 +78,17 @@ def test_runfromgunicorn_reads_gunicorn_conf(tmp_path: Path) -> None:
     assert '"GET / HTTP/1.1" 200' in log, log  # the access log format of gunicorn.conf.py
 
 
+def test_runfromgunicorn_reads_gunicorn_cmd_args_too(tmp_path: Path) -> None:
+    """GUNICORN_CMD_ARGS overrides the config file, as it does for the gunicorn command."""
+    argv = [sys.executable, "wsgi/runfromgunicorn.py"]
+    server = started("runfromgunicorn", argv, ROOT, tmp_path, {"GUNICORN_CMD_ARGS": "--workers 2"})
+    try:
+        assert get(server.host, server.port, "/")[0] == 200
+    finally:
+        stop_all([server])
+    assert server.log_path.read_text().count("Booting worker") == 2
+
+
 def test_gunicorn_master_exits_on_sigint_too(serve: ServeOne) -> None:
     """Ctrl-C in a terminal sends SIGINT: a quick, still clean, shutdown."""
     with serve(STACKS[0], "hello") as (server,):
