@@ -117,7 +117,7 @@ def server_uss(pid: int) -> int:
     return sum(p.memory_full_info().uss for p in [root, *root.children(recursive=True)])
 
 
-async def measure(url: str, pid: int, n: int, messages: int) -> tuple[int, float, list[float], float]:
+async def measure_active(url: str, pid: int, n: int, messages: int) -> tuple[int, float, list[float], float]:
     """(connections held, server bytes per connection, echo round trips in ms, seconds to open them)."""
     warm = await open_active(url, 1)  # the first connection imports and allocates what all of them share
     await asyncio.sleep(SETTLE)
@@ -161,7 +161,9 @@ def hold_websockets(stack: Stack, n: int, messages: int, log_dir: Path) -> Held:
     with running([stack], WEBSOCKET, log_dir) as (server,):  # the app's default tick
         deflate, wire = wire_cost(server.host, server.port)
         url = f"ws://{server.host}:{server.port}/"
-        count, per_connection, rtts, connected = asyncio.run(measure(url, server.process.pid, n, messages))
+        count, per_connection, rtts, connected = asyncio.run(
+            measure_active(url, server.process.pid, n, messages)
+        )
     (resolved,) = settings.resolve([stack.settings_query(WEBSOCKET)])
     if resolved.worker_class == "asgi":  # gunicorn's own WebSocket code: it has no deflate to turn off
         ws, deflate = "gunicorn", "not offered" if deflate == "off" else deflate
@@ -214,7 +216,7 @@ def scenario(chosen: Sequence[Stack], n: int, out: Path) -> list[Held]:
     return results
 
 
-def report(results: list[Held], title: str, out: Path, environment: dict[str, Any]) -> str:
+def write_report(results: list[Held], title: str, out: Path, environment: dict[str, Any]) -> str:
     """Write summary.json and summary.md; return the table as printed."""
     write_json(out / "summary.json", results, environment)
     header = "| stack | kind | --ws | deflate | asked | held | KB/conn | echo p50 ms | echo p95 ms |"
@@ -281,7 +283,7 @@ def main() -> int:
         from lab.environment import environment
 
         args.out.mkdir(parents=True, exist_ok=True)
-        report(results, f"{args.n} active WebSockets per configuration", args.out, environment())
+        write_report(results, f"{args.n} active WebSockets per configuration", args.out, environment())
     return 0
 
 

@@ -19,7 +19,7 @@ from typing import Protocol
 import psutil
 
 from lab.errors import LabError
-from lab.servers import StackServer, free_port, get, running, start, stop_all
+from lab.servers import StackServer, free_port, http_get, running, start, stop_all
 from lab.stacks import Stack
 
 SLOW = 2.0  # long enough to send SIGTERM while every request is still in flight
@@ -48,7 +48,7 @@ class Shutdown:
 def try_new_connection(server: StackServer, timeout: float = SLOW + 3) -> str:
     """One GET on a new connection: its status, or how the connection failed."""
     try:
-        status, _ = get(server.host, server.port, server.path, timeout=timeout)
+        status, _ = http_get(server.host, server.port, server.path, timeout=timeout)
     except ConnectionRefusedError:
         return "refused"
     except (ConnectionResetError, http.client.RemoteDisconnected, BrokenPipeError):
@@ -163,7 +163,7 @@ def kill_a_worker(stack: Stack, log_dir: Path, wait: float = 15.0) -> Replacemen
         replaced = None
         if wait_for_new_pid(master, before, wait) - before:
             replaced = round(time.monotonic() - began, 2)
-        served = all(get(server.host, server.port, "/")[0] == 200 for _ in range(10))
+        served = all(http_get(server.host, server.port, "/")[0] == 200 for _ in range(10))
         return Replacement(victim, replaced, served)
 
 
@@ -248,7 +248,7 @@ def slowloris(stack: Stack, log_dir: Path, connections: int = 4, patience: float
     return Slowloris(connections, meanwhile, after)
 
 
-class Outcome(Protocol):
+class FaultResult(Protocol):
     """What every fault reports: did the server come through, and what happened, in a sentence."""
 
     @property
@@ -257,7 +257,7 @@ class Outcome(Protocol):
     def describe(self) -> str: ...
 
 
-FAULTS: dict[str, Callable[[Stack, Path], Outcome]] = {
+FAULTS: dict[str, Callable[[Stack, Path], FaultResult]] = {
     "shutdown": graceful_shutdown,
     "kill-worker": kill_a_worker,
     "timeout": request_past_timeout,

@@ -53,7 +53,7 @@ def check_port_free(port: int, host: str = HOST) -> None:
             raise LabError(f"port {port} on {host} is already in use ({error.strerror})") from None
 
 
-def get(host: str, port: int, path: str, timeout: float = 30.0) -> tuple[int, bytes]:
+def http_get(host: str, port: int, path: str, timeout: float = 30.0) -> tuple[int, bytes]:
     """One plain HTTP/1.1 GET on a new connection."""
     conn = http.client.HTTPConnection(host, port, timeout=timeout)
     try:
@@ -98,7 +98,7 @@ class Server:
             if self.process.poll() is not None:
                 raise self.failed(f"exited with code {self.process.returncode} before answering")
             try:
-                status, _ = get(self.host, self.port, self.path, timeout=max(timeout, 5.0))
+                status, _ = http_get(self.host, self.port, self.path, timeout=max(timeout, 5.0))
             except OSError:
                 status = 0
             if 0 < status < 500:  # the app answered (a WebSocket endpoint answers plain HTTP with 426)

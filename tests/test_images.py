@@ -17,7 +17,7 @@ import pytest
 
 from lab import images
 from lab.errors import LabError
-from lab.servers import ROOT, free_port, get
+from lab.servers import ROOT, free_port, http_get
 
 # Building three images (and, on a new machine, the stand-in bases) outlasts the default 300 s.
 pytestmark = [pytest.mark.images, pytest.mark.timeout(1800)]
@@ -87,7 +87,7 @@ class Running:
         """Seconds from `run` to the first 2xx on `path`."""
         while time.monotonic() - self.started < timeout:
             try:
-                if get("127.0.0.1", self.port, path, timeout=5)[0] == 200:
+                if http_get("127.0.0.1", self.port, path, timeout=5)[0] == 200:
                     return time.monotonic() - self.started
             except OSError:
                 time.sleep(0.05)
@@ -128,7 +128,7 @@ def test_image_runs_non_root_read_only_without_a_shell(
         health = box.exec(*images.healthcheck(container, image))
         assert health.returncode == 0, health.stderr
         to_healthy = time.monotonic() - box.started
-        assert get("127.0.0.1", box.port, "/slow")[1] == b'{"slept":0.2}'
+        assert http_get("127.0.0.1", box.port, "/slow")[1] == b'{"slept":0.2}'
         assert box.exec("/bin/sh", "-c", "true").returncode != 0  # no shell to run it
         facts = json.loads(box.exec("/venv/bin/python", "-c", PROBE).stdout)
         total = int(images.run(container, "image", "inspect", "--format", "{{.Size}}", image).stdout)

@@ -18,7 +18,7 @@ from lab import postgres as postgres_module
 from lab.errors import LabError
 from lab.postgres import Database, postgres
 from lab.probe import burst
-from lab.servers import ROOT, free_port, get, running
+from lab.servers import ROOT, free_port, http_get, running
 from lab.stacks import BY_NAME, Stack, Target
 from tests.conftest import SLOW
 
@@ -114,11 +114,11 @@ def test_a_pool_smaller_than_the_thread_pool_times_out_instead_of_hanging(
     with running([stack], stack.db, tmp_path, env=extra, timeout=60) as (server,):
         result = burst(server.host, server.port, stack.db.path, 4)
         with ThreadPoolExecutor(1) as pool:
-            holder = pool.submit(get, server.host, server.port, stack.db.path, 10)
+            holder = pool.submit(http_get, server.host, server.port, stack.db.path, 10)
             deadline = time.monotonic() + 10
             while not app_connections(database, only_querying=True) and time.monotonic() < deadline:
                 time.sleep(0.02)  # until the one connection is busy in its query, as the database says
-            status, body = get(server.host, server.port, stack.db.path, timeout=10)
+            status, body = http_get(server.host, server.port, stack.db.path, timeout=10)
             assert holder.result()[0] == 200  # and the pool served the next one once free
     assert sorted(result.statuses) == [200, 503, 503, 503]
     assert result.wall < 2 * 2 + 1  # the waiters did not queue behind the query for good
@@ -132,10 +132,10 @@ def test_a_dead_database_gives_503_and_health_still_answers(tmp_path: Path) -> N
         with running(stacks, "db", tmp_path, env=env(db, POOL_TIMEOUT="2")) as servers:
             db.stop()
             for server in servers:
-                status, body = get(server.host, server.port, "/", timeout=20)
+                status, body = http_get(server.host, server.port, "/", timeout=20)
                 assert status == 503, (server.name, body)
                 assert b"database unavailable" in body or b"no database connection" in body, body
-                assert get(server.host, server.port, "/health")[0] == 200
+                assert http_get(server.host, server.port, "/health")[0] == 200
 
 
 @pytest.mark.parametrize("name", ["uvicorn", "gunicorn-gthread"])
@@ -155,10 +155,10 @@ def test_an_upstream_that_is_down_gives_502_and_health_still_answers(name: str, 
     closed = f"http://127.0.0.1:{free_port()}/"
     ready_on = dataclasses.replace(stack.upstream, path="/health")  # "/" cannot answer 200 here
     with running([stack], ready_on, tmp_path, env={"UPSTREAM_URL": closed}) as (server,):
-        status, body = get(server.host, server.port, "/")
+        status, body = http_get(server.host, server.port, "/")
         assert status == 502
         assert b"upstream unavailable" in body
-        assert get(server.host, server.port, "/health")[0] == 200
+        assert http_get(server.host, server.port, "/health")[0] == 200
 
 
 def test_missing_postgresql_is_one_clear_line(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from lab.servers import ROOT, Server, free_port, get, launch, stop_all
+from lab.servers import ROOT, Server, free_port, http_get, launch, stop_all
 from lab.stacks import STACKS, Stack
 from tests.conftest import ServeOne
 
@@ -22,7 +22,7 @@ CASES = [(stack, kind) for stack in STACKS for kind in ("hello", "slow") if geta
 @pytest.mark.parametrize(("stack", "kind"), CASES, ids=[f"{s.name}-{k}" for s, k in CASES])
 def test_stack_serves_and_stops_cleanly(stack: Stack, kind: str, serve: ServeOne) -> None:
     with serve(stack, kind) as (server,):
-        status, body = get(server.host, server.port, server.target.path)
+        status, body = http_get(server.host, server.port, server.target.path)
         assert status == 200, body
         assert body
         assert server.stop() in CLEAN_EXIT, server.log_tail()
@@ -59,7 +59,7 @@ def test_seed_style_commands_serve(command: str, tmp_path: Path) -> None:
     python = [sys.executable] if argv[0].endswith(".py") else [sys.executable, "-m"]
     server = started(command, [*python, *argv], ROOT / folder, tmp_path, {"SLOW_SECONDS": "0.1"})
     try:
-        assert get(server.host, server.port, "/")[0] == 200
+        assert http_get(server.host, server.port, "/")[0] == 200
     finally:
         stop_all([server])
     assert server.process.returncode in CLEAN_EXIT, server.log_tail()
@@ -70,7 +70,7 @@ def test_runfromgunicorn_reads_gunicorn_conf(tmp_path: Path) -> None:
     argv = [sys.executable, "wsgi/runfromgunicorn.py"]
     server = started("runfromgunicorn", argv, ROOT, tmp_path, {"WEB_CONCURRENCY": "3"})
     try:
-        get(server.host, server.port, "/")
+        http_get(server.host, server.port, "/")
     finally:
         stop_all([server])
     log = server.log_path.read_text()
@@ -83,7 +83,7 @@ def test_runfromgunicorn_reads_gunicorn_cmd_args_too(tmp_path: Path) -> None:
     argv = [sys.executable, "wsgi/runfromgunicorn.py"]
     server = started("runfromgunicorn", argv, ROOT, tmp_path, {"GUNICORN_CMD_ARGS": "--workers 2"})
     try:
-        assert get(server.host, server.port, "/")[0] == 200
+        assert http_get(server.host, server.port, "/")[0] == 200
     finally:
         stop_all([server])
     assert server.log_path.read_text().count("Booting worker") == 2
@@ -101,7 +101,7 @@ def test_dev_mode_serves_with_reload(stack: str, tmp_path: Path) -> None:
     argv = [sys.executable, "-m", "lab", "dev", stack, "--port", "{port}"]
     server = started(f"dev {stack}", argv, ROOT, tmp_path)
     try:
-        assert get(server.host, server.port, "/")[0] == 200
+        assert http_get(server.host, server.port, "/")[0] == 200
     finally:
         stop_all([server])
     log = server.log_path.read_text()

@@ -13,7 +13,7 @@ from pathlib import Path
 import psutil
 
 from lab.errors import LabError
-from lab.servers import StackServer, get, running
+from lab.servers import StackServer, http_get, running
 from lab.stacks import Stack
 
 CASES_DIR = Path(__file__).resolve().parent
@@ -120,7 +120,7 @@ def attack(server: StackServer, cases: list[Case]) -> StackReport:
         if problem := violation(case, outcome):
             known = server.stack.name in case.deviates
             (report.deviations if known else report.violations)[case.name] = problem
-    report.healthy_after = get(server.host, server.port, "/", timeout=10)[0] == 200
+    report.healthy_after = http_get(server.host, server.port, "/", timeout=10)[0] == 200
     report.lost_workers = len(before - workers(server))  # a worker that crashed was replaced by a new pid
     if server.process.poll() is not None:
         report.lost_workers += 1

@@ -1,0 +1,131 @@
+"""One stack's result: its numbers over its steady window, beside its bound, and the words explaining them."""
+
+from __future__ import annotations
+
+import os
+import time
+from typing import TYPE_CHECKING
+
+from lab.measure import CPU_RESOLUTION, CpuSampler, Request, Window, observe
+from lab.report import Result
+from lab.stacks import Slots, Stack
+
+if TYPE_CHECKING:
+    from lab.runner import Run
+
+SATURATED = 0.9  # a locust process above 90% of a core can't send faster: it is the bottleneck
+
+
+def row(
+    stack: Stack, slots: Slots, requests: list[Request], window: Window | None, run: Run, sampler: CpuSampler
+) -> Result:
+    """One stack's numbers over its steady-state window, beside its bound."""
+    nan = float("nan")
+    if window is None or window.seconds <= 0:  # stopped before its steady state: nothing to report
+        window = Window(time.time(), time.time())
+    seen = observe(requests, window)
+    usable = len(os.sched_getaffinity(0))
+    cores = min(slots.processes, usable)
+    # CPU and requests over the same interval: the samples that fall inside the window.
+    interval = sampler.interval(window.begin, window.finish)
+    cpu_per_request = server_cores = locust_peak = nan
+    if interval is not None:
+        cpu = sampler.seconds(stack.name, interval)
+        done = sum(1 for r in requests if r.ok and interval.begin <= r.end <= interval.finish)
+        # Below the kernel's resolution (a server that mostly sleeps) a per-request figure means nothing.
+        cpu_per_request = cpu / done if done and cpu >= CPU_RESOLUTION else nan
+        server_cores = cpu / interval.seconds
+        locust_peak = sampler.busiest_process("locust", interval)
+    hello = run.scenario.kind == "hello"
+    bound = nan if hello else slots.bound_rps(run.users, run.service)
+    efficiency = seen.throughput_rps / bound if bound == bound else nan
+    capacity = cores / cpu_per_request if hello and cpu_per_request > 0 else nan
+    utilisation = server_cores / cores if server_cores == server_cores else nan
+    # A saturated locust process cannot send faster; in hello that shows as a server with CPU to spare.
+    saturated = locust_peak >= SATURATED
+    generator_bound = saturated and (utilisation < 0.9 if hello else efficiency < 0.97)
+    result = Result(
+        stack=stack.name, interface=stack.interface, scenario=run.scenario.name, users=run.users,
+        slots=slots.count, slots_why=slots.why, processes=slots.processes,
+        binding="users" if slots.count is None or run.users <= slots.count else slots.binding,
+        bound_rps=round(bound, 2), measured_rps=round(seen.throughput_rps, 2),
+        efficiency=round(efficiency, 4),
+        p50_ms=round(seen.p50.ms, 1), p95_ms=round(seen.p95.ms, 1), p99_ms=round(seen.p99.ms, 1),
+        latency_lower_bounds=[q for q, lat in (("p50", seen.p50), ("p95", seen.p95), ("p99", seen.p99))
+                              if lat.at_least],
+        requests=seen.requests, ok=seen.ok, failures=seen.failures, failure_rps=round(seen.failure_rps, 2),
+        failure_reasons=seen.failure_reasons, censored=seen.censored, generator_bound=generator_bound,
+        server_cpu_us_per_request=round(cpu_per_request * 1e6, 1), capacity_rps=round(capacity, 1),
+        capacity_basis="", utilisation=round(utilisation, 3), server_cpu_cores=round(server_cores, 3),
+        locust_cpu_peak=round(locust_peak, 3), window_s=round(window.seconds, 2), explanation="",
+    )  # fmt: skip
+    if hello and capacity == capacity:
+        result.capacity_basis = (
+            f"{cores} core{'s' if cores > 1 else ''} ({slots.processes} process(es), {usable} usable CPUs)"
+            f" / {result.server_cpu_us_per_request:,.0f} us of server CPU per request, measured while the"
+            f" server used {utilisation:.0%} of them"
+        )
+        if stack.interface == "WSGI" and slots.count and slots.count > slots.processes:
+            # Measured (README, "When locust is the bottleneck"): one gthread process did 5,500 rps
+            # with its threads on one core and 2,200 with them spread over two.
+            result.capacity_basis += (
+                "; threads of one process share its GIL, and spread over more cores they cost more"
+                " CPU per request, so this holds only for the load it was measured under"
+            )
+    result.explanation = explain(result, run.service)
+    return result
+
+
+def explain(r: Result, seconds: float) -> str:
+    if r.measured_rps != r.measured_rps:
+        return "nothing completed in the steady-state window."
+    if r.scenario == "hello":
+        basis = r.capacity_basis or "-"
+        why = f"measured {r.measured_rps:,.0f} rps; capacity {fmt_rps(r.capacity_rps)} = {basis}."
+    else:
+        rate = f"/ {seconds:g} s = {r.bound_rps:g} rps"
+        if r.slots is None or r.users <= r.slots:
+            why = f"{r.slots_why}: all {r.users} users in flight {rate}"
+        else:
+            why = f"{r.slots_why} = {r.slots} in flight {rate} ({r.binding} binds)"
+        why += f"; measured {r.measured_rps:g} ({r.efficiency:.0%})."
+    if r.failures:
+        why += (
+            f" {r.failures} failed ({r.failure_rps:g}/s), not counted above: {'; '.join(r.failure_reasons)}."
+        )
+    if r.latency_lower_bounds:
+        why += (
+            f" Of {r.censored} requests still waiting at the stop, some had waited longer than any that"
+            f" finished: counted at their time so far, they make {', '.join(r.latency_lower_bounds)}"
+            " a lower bound (shown with >=)."
+        )
+    if r.generator_bound:
+        why += (
+            f" Limited by the load generator (busiest locust process at {r.locust_cpu_peak:.0%} of a core):"
+            " this is locust's ceiling, not the server's."
+        )
+    return why
+
+
+def fmt_rps(value: float) -> str:
+    return "-" if value != value else f"{value:,.0f} rps"
+
+
+def censoring_notes(results: list[Result]) -> list[str]:
+    if any(r.latency_lower_bounds for r in results):
+        return [
+            "Latencies marked >= count requests that were still waiting when the run stopped, having already "
+            "waited longer than any finished one, at the time they had waited so far: the true percentile "
+            "is at least that. A longer --duration, or a smaller queue, gives exact ones."
+        ]
+    return []
+
+
+def generator_notes(results: list[Result]) -> list[str]:
+    if any(r.generator_bound for r in results):
+        return [
+            "Rows marked GENERATOR-BOUND measured the load generator, not the server: locust and the server "
+            "shared this machine's CPUs. Try --processes 2, or a faster generator such as wrk, or load from "
+            "other machines (locust --master/--worker)."
+        ]
+    return []

@@ -1,0 +1,60 @@
+"""Little's law for a run: how long each request waits in its queue, and so how long a run must be."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+from lab.errors import LabError
+from lab.measure import settle_seconds, shortest_window
+from lab.stacks import Slots, Stack
+
+
+def time_in_system(slots: Slots, users: int, service: float) -> float:
+    """Little's law read the other way: how long each request waits once the queue is full."""
+    if slots.count is None or users <= slots.count:
+        return service
+    return service * users / slots.count
+
+
+def choose_duration(
+    asked: float | None, default: float, chosen: Sequence[Stack], slots: dict[str, Slots],
+    users: int, service: float,
+) -> tuple[float, str]:  # fmt: skip
+    """The run's length: long enough for every stack's queue to fill and a steady window to follow.
+
+    Too short a run measures the requests that happened to finish first (survivor bias)
+    and none of the queue; the default is lengthened to fit (and the note says why), an
+    explicit --duration refused.
+    """
+    needs = {
+        stack.name: settle_seconds(time_in_system(slots[stack.name], users, service))
+        + shortest_window(service)
+        for stack in chosen
+    }
+    name, need = max(needs.items(), key=lambda item: item[1])
+    need = math.ceil(need)
+    wait = time_in_system(slots[name], users, service)
+    why = (
+        f"{users} users share {plural(slots[name].count or 0, 'slot')} of {service:g} s,"
+        f" so each request waits {wait:g} s"
+        if wait > service
+        else f"each request takes {service:g} s"
+        if service
+        else "users ramp up"
+    )
+    if asked is not None and asked < need:
+        raise LabError(
+            f"--duration {asked:g} is too short for {name}: {why}; the steady state starts "
+            f"{settle_seconds(wait):g} s in and needs {shortest_window(service):g} s more: "
+            f"use --duration {need} or more"
+        )
+    if asked is not None:
+        return asked, ""
+    if need > default:
+        return need, f"duration lengthened from {default:g} s to {need} s: for {name}, {why}"
+    return default, ""
+
+
+def plural(n: int, word: str) -> str:
+    return f"{n} {word}{'' if n == 1 else 's'}"
