@@ -16,18 +16,19 @@ from pathlib import Path
 from lab import cli, faults, stacks
 from lab.errors import LabError
 from lab.probe import burst
+from lab.report import aligned
 from lab.servers import HOST, ROOT, check_port_free, locust_targets, running, slow_seconds
 from lab.waits import POOL_SETTING, waited_on
 
 
 def list_stacks(args: argparse.Namespace) -> int:
     sized = stacks.size_all([(stack, stack.slow) for stack in stacks.STACKS])
-    print(f"{'stack':<24} {'iface':<5} {'slots':>5}  command (slow scenario), path")
+    rows = [["stack", "iface", "slots", "path", "command (slow scenario)"]]
     for stack, slots in zip(stacks.STACKS, sized, strict=True):
         count = "inf" if slots.count is None else str(slots.count)
-        env = "".join(f"{k}={v} " for k, v in stack.env)
-        command = env + " ".join(stack.command(stack.slow))
-        print(f"{stack.name:<24} {stack.interface:<5} {count:>5}  {command}, GET {stack.slow.path}")
+        command = " ".join([*(f"{k}={v}" for k, v in stack.env), *stack.command(stack.slow)])
+        rows.append([stack.name, stack.interface, count, stack.slow.path, command])
+    print(aligned(rows))
     return 0
 
 

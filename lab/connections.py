@@ -39,7 +39,7 @@ from websockets.sync.client import connect as connect_sync
 from lab import cli, settings
 from lab.errors import LabError
 from lab.measure import percentile
-from lab.report import write_json
+from lab.report import aligned, markdown_table, write_json
 from lab.servers import running
 from lab.stacks import BY_NAME, Stack, Target
 
@@ -216,17 +216,21 @@ def scenario(chosen: Sequence[Stack], n: int, out: Path) -> list[Held]:
     return results
 
 
+def table(results: list[Held]) -> list[list[str]]:
+    rows = [["stack", "kind", "--ws", "deflate", "asked", "held", "KB/conn", "echo p50 ms", "echo p95 ms",
+             "60 KB message, bytes", "open s"]]  # fmt: skip
+    for r in results:
+        figures = (r.kb_per_connection, r.echo_p50_ms, r.echo_p95_ms)
+        wire = "-" if math.isnan(r.wire_bytes) else f"{r.wire_bytes:,.0f}"
+        rows.append([r.stack, r.kind, r.ws, r.deflate, str(r.asked), str(r.held),
+                     *("-" if math.isnan(v) else str(v) for v in figures), wire, str(r.seconds)])  # fmt: skip
+    return rows
+
+
 def write_report(results: list[Held], title: str, out: Path, environment: dict[str, Any]) -> str:
     """Write summary.json and summary.md; return the table as printed."""
     write_json(out / "summary.json", results, environment)
-    header = "| stack | kind | --ws | deflate | asked | held | KB/conn | echo p50 ms | echo p95 ms |"
-    lines = [f"# {title}", "", header, "|---|---|---|---|---|---|---|---|---|"]
-    for r in results:
-        figures = (r.kb_per_connection, r.echo_p50_ms, r.echo_p95_ms)
-        kb, p50, p95 = ("-" if math.isnan(v) else str(v) for v in figures)
-        lines.append(
-            f"| {r.stack} | {r.kind} | {r.ws} | {r.deflate} | {r.asked} | {r.held} | {kb} | {p50} | {p95} |"
-        )
+    lines = [f"# {title}", "", *markdown_table(table(results))]
     lines += ["", *[f"- **{r.stack}** ({r.kind}): {explain(r, BY_NAME[r.stack])}" for r in results]]
     text = "\n".join(lines) + "\n"
     (out / "summary.md").write_text(text)
@@ -271,14 +275,13 @@ def main() -> int:
     configs = configurations(args.ws or IMPLEMENTATIONS)
     if not args.no_gunicorn:
         configs.append(BY_NAME["gunicorn-asgi"])
-    print(f"{'server':<18} {'deflate':<12} {'held':>6} {'KB/conn':>8} {'echo p50':>9} {'echo p95':>9} "
-          f"{'60 KB msg':>10} {'connect':>8}")  # fmt: skip
     results = []
     for stack in configs:
-        r = hold_websockets(stack, args.n, args.messages, Path(tempfile.mkdtemp(prefix="lab-connections-")))
-        results.append(r)
-        print(f"{r.ws:<18} {r.deflate:<12} {r.held:>6} {r.kb_per_connection:>8} {r.echo_p50_ms:>6} ms "
-              f"{r.echo_p95_ms:>6} ms {r.wire_bytes:>8,} B {r.seconds:>6} s", flush=True)  # fmt: skip
+        print(f"{' '.join([stack.server, *stack.options])}: {args.n} connections ...", flush=True)
+        results.append(
+            hold_websockets(stack, args.n, args.messages, Path(tempfile.mkdtemp(prefix="lab-ws-")))
+        )
+    print("\n" + aligned(table(results)))
     if args.out:
         from lab.environment import environment
 

@@ -95,25 +95,39 @@ def table(results: list[Result]) -> list[list[str]]:
     return rows
 
 
-def text_table(results: list[Result]) -> str:
-    rows = table(results)
+def numeric(cell: str) -> bool:
+    return cell.lstrip(">=").replace(",", "").replace(".", "").rstrip("%").isdigit() or cell in ("-", "inf")
+
+
+def aligned(rows: Sequence[Sequence[str]]) -> str:
+    """Every table the lab prints: a header, a rule, numbers to the right, words to the left."""
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    right = [all(numeric(row[i]) for row in rows[1:]) for i in range(len(rows[0]))]
     lines = [
         "  ".join(
-            cell.rjust(w) if i else cell.ljust(w) for i, (cell, w) in enumerate(zip(row, widths, strict=True))
-        )
+            cell.rjust(w) if r else cell.ljust(w) for cell, w, r in zip(row, widths, right, strict=True)
+        ).rstrip()
         for row in rows
     ]
     lines.insert(1, "-" * len(lines[0]))
-    lines.append("")
-    lines += [f"{r.stack}: {r.explanation}" for r in results]
     return "\n".join(lines)
 
 
+def markdown_table(rows: Sequence[Sequence[str]]) -> list[str]:
+    """Every table the lab writes to a .md file."""
+    return [
+        "| " + " | ".join(rows[0]) + " |",
+        "|" + "---|" * len(rows[0]),
+        *["| " + " | ".join(row) + " |" for row in rows[1:]],
+    ]
+
+
+def text_table(results: list[Result]) -> str:
+    return "\n".join([aligned(table(results)), "", *[f"{r.stack}: {r.explanation}" for r in results]])
+
+
 def markdown(results: list[Result], title: str, notes: list[str]) -> str:
-    rows = table(results)
-    lines = [f"# {title}", "", "| " + " | ".join(rows[0]) + " |", "|" + "---|" * len(rows[0])]
-    lines += ["| " + " | ".join(row) + " |" for row in rows[1:]]
+    lines = [f"# {title}", "", *markdown_table(table(results))]
     lines += ["", *[f"- **{r.stack}**: {r.explanation}" for r in results]]
     if notes:
         lines += ["", *[f"> {note}" for note in notes]]

@@ -24,6 +24,7 @@ import psutil
 from lab import cli, stacks
 from lab.errors import LabError
 from lab.measure import tree_cpu_seconds
+from lab.report import aligned
 from lab.servers import running
 
 
@@ -57,8 +58,8 @@ def main() -> int:
     wrk = ["wrk", "-t1", f"-c{args.connections}", f"-d{args.duration}s"]
     if args.pin:
         wrk = ["taskset", "-c", "1", *wrk]
-    print(" ".join(wrk) + (" (servers on CPU 0)" if args.pin else ""))
-    print(f"{'stack':<24} {'wrk rps':>9} {'server cores':>13} {'CPU us/req':>11} {'rps per core':>13}")
+    print(" ".join(wrk) + (" (servers on CPU 0)" if args.pin else ""), flush=True)
+    rows = [["stack", "wrk rps", "server cores", "CPU us/req", "rps per core"]]
     for stack in chosen:
         with running([stack], "hello", Path(tempfile.mkdtemp(prefix="lab-wrk-"))) as (server,):
             if args.pin:
@@ -70,9 +71,10 @@ def main() -> int:
         if done.returncode != 0 or found is None:
             raise LabError(f"wrk failed on {stack.name}: {(done.stderr or done.stdout).strip()[:200]}")
         rps = float(found.group(1))
-        print(
-            f"{stack.name:<24} {rps:>9,.0f} {cores:>13.2f} {cores / rps * 1e6:>11.0f} {rps / cores:>13,.0f}"
+        rows.append(
+            [stack.name, f"{rps:,.0f}", f"{cores:.2f}", f"{cores / rps * 1e6:.0f}", f"{rps / cores:,.0f}"]
         )
+    print(aligned(rows))
     return 0
 
 
