@@ -6,7 +6,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from lab.hostile import Case, Outcome, differences, load_cases, run, violation
+from lab.hostile.engine import Case, Outcome, differences, load_cases, run, violation
 from lab.servers import ROOT
 from lab.stacks import STACKS
 

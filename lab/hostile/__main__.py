@@ -7,7 +7,7 @@ import tempfile
 from pathlib import Path
 
 from lab import cli, stacks
-from lab.hostile import differences, load_cases, run
+from lab.hostile.engine import differences, load_cases, run
 
 
 def main() -> int:
