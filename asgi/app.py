@@ -1,9 +1,10 @@
 """Hello world as a bare ASGI application: no framework, just the protocol.
 
 An ASGI app is a coroutine `app(scope, receive, send)`. The server calls it
-once per connection; `scope["type"]` says what kind: "http" for a request,
-"lifespan" once per process for start-up and shut-down, "websocket" for a
-WebSocket. Messages travel as dicts through `receive()` and `send()`.
+once per HTTP request (three requests on one keep-alive connection are three
+calls), once per WebSocket connection, and once per process for the lifespan;
+`scope["type"]` says which: "http", "websocket" or "lifespan" (start-up and
+shut-down). Messages travel as dicts through `receive()` and `send()`.
 
 Run with:  cd asgi && uvicorn app:app      (or from the root: uvicorn asgi.app:app)
 Test with: curl -i http://127.0.0.1:8000/

@@ -7,7 +7,7 @@ than a WSGI server with two workers. Fix: `await asyncio.sleep` (an async
 client), or a plain `def` endpoint that a framework runs in a thread pool.
 
 Run with:  cd asgi && uvicorn blocking_app:app     (or: uvicorn asgi.blocking_app:app)
-Test with: seq 4 | xargs -P4 -I{} curl -s http://127.0.0.1:8000/   (watch: 4 s, not 1)
+Test with: time (seq 4 | xargs -P4 -I{} curl -s http://127.0.0.1:8000/)   (watch: 4 s, not 1)
 The sleep lasts SLOW_SECONDS seconds (default 1).
 """
 

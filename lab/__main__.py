@@ -204,7 +204,7 @@ def main() -> int:
     p.set_defaults(func=time_burst)
 
     p = commands.add_parser(
-        "fault", help="show a fault on one stack: shutdown (SIGTERM mid-request) or kill-worker"
+        "fault", help="a fault on one stack: shutdown (SIGTERM mid-request), kill-worker, timeout, slowloris"
     )
     p.add_argument("fault", choices=faults.FAULTS)
     p.add_argument("stack", help="a stack name")
