@@ -42,7 +42,8 @@ def parse(argv: Sequence[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument(
         "--duration", type=cli.positive_float,
-        help="seconds of load per run (default 30; hello: 10 per stack); the ramp-up is not measured",
+        help="seconds of load per run (default 30, hello 10 per stack, lengthened when a queue needs longer; "
+        "a --duration too short for the queue to fill is refused); the ramp-up is not measured",
     )  # fmt: skip
     parser.add_argument(
         "--processes", type=cli.positive_int, default=1,
