@@ -8,8 +8,8 @@
                       event loop, so the whole process serves one query at a time.
 - GET /health         liveness: never touches the database.
 
-Both pools (POOL_SIZE connections each, default 5) open in the lifespan start-up
-and close at shut-down, once per worker process.
+Both pools (at most POOL_SIZE connections each, default 5) open in the lifespan
+start-up and close at shut-down, once per worker process.
 
 Run with:  python -m lab.postgres    (a throwaway PostgreSQL; it prints DATABASE_URL)
            DATABASE_URL=postgresql://... uvicorn asgi.db_app:app
@@ -38,9 +38,8 @@ QUERY = "SELECT pg_sleep(%s)"
 pool = AsyncConnectionPool(
     DATABASE_URL, min_size=POOL_SIZE, max_size=POOL_SIZE, timeout=POOL_TIMEOUT, open=False
 )
-sync_pool = ConnectionPool(
-    DATABASE_URL, min_size=POOL_SIZE, max_size=POOL_SIZE, timeout=POOL_TIMEOUT, open=False
-)
+# Only the two mistake routes use this one: it connects as they need it, up to POOL_SIZE.
+sync_pool = ConnectionPool(DATABASE_URL, min_size=0, max_size=POOL_SIZE, timeout=POOL_TIMEOUT, open=False)
 
 
 @asynccontextmanager

@@ -65,7 +65,7 @@ def parse(argv: Sequence[str] | None = None) -> argparse.Namespace:
     )  # fmt: skip
     parser.add_argument(
         "--threads", type=cli.positive_int,
-        help=f"threads per worker, for the stacks that have them ({', '.join(stacks.threaded())})",
+        help=f"threads per worker, for {' and '.join(stacks.threaded())} (choose them with --stacks)",
     )  # fmt: skip
     return parser.parse_args(argv)
 
@@ -91,7 +91,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         title = f"connections: {held} per stack, held open at once"
         print(f"{title}\nreport: {out}", flush=True)
         rows = connections.scenario(chosen, held, out)
-        print("\n" + connections.write_report(rows, title, out, environment()))
+        print("\n" + connections.write_report(rows, chosen, title, out, environment()))
         return 0
     seconds = args.slow_seconds or slow_seconds()
     users = args.users or 50

@@ -1,4 +1,4 @@
-"""python -m lab.connections: what active WebSocket connections cost one uvicorn process, and what they get.
+"""python -m lab.connections: what active WebSocket connections cost a server, and what they get.
 
 For each WebSocket configuration (uvicorn's three --ws implementations, with
 per-message deflate on and off, and gunicorn's own ASGI worker) it starts a server
@@ -41,10 +41,9 @@ from lab.errors import LabError
 from lab.measure import percentile
 from lab.report import aligned, markdown_table, write_json
 from lab.servers import running
-from lab.stacks import BY_NAME, Stack, Target
+from lab.stacks import BY_NAME, WEBSOCKET, Stack, Target
 
 IMPLEMENTATIONS = ("websockets-sansio", "websockets", "wsproto")
-WEBSOCKET = Target("asgi.websocket_app:app")
 LARGE = json.dumps([{"id": i, "name": f"user {i}", "active": i % 2 == 0} for i in range(1500)])[:60_000]
 SETTLE = 3.0  # seconds of ticks on every connection before memory is read: each compressor allocated
 
@@ -161,9 +160,12 @@ def hold_websockets(stack: Stack, n: int, messages: int, log_dir: Path) -> Held:
     with running([stack], WEBSOCKET, log_dir) as (server,):  # the app's default tick
         deflate, wire = wire_cost(server.host, server.port)
         url = f"ws://{server.host}:{server.port}/"
-        count, per_connection, rtts, connected = asyncio.run(
-            measure_active(url, server.process.pid, n, messages)
-        )
+        try:
+            count, per_connection, rtts, connected = asyncio.run(
+                measure_active(url, server.process.pid, n, messages)
+            )
+        except (OSError, TimeoutError, ConnectionClosed) as error:
+            raise server.failed(f"lost its WebSocket clients ({type(error).__name__}: {error})") from None
     (resolved,) = settings.resolve([stack.settings_query(WEBSOCKET)])
     if resolved.worker_class == "asgi":  # gunicorn's own WebSocket code: it has no deflate to turn off
         ws, deflate = "gunicorn", "not offered" if deflate == "off" else deflate
@@ -179,14 +181,17 @@ async def first_lines(host: str, port: int, n: int, within: float) -> int:
     """Open n streams at once; count those whose first line arrived within `within` seconds."""
 
     async def one() -> bool:
-        reader, writer = await asyncio.open_connection(host, port)
+        try:
+            reader, writer = await asyncio.open_connection(host, port)
+        except OSError:  # refused or reset: a stream that was not held
+            return False
         try:
             writer.write(b"GET / HTTP/1.1\r\nHost: lab\r\n\r\n")
             async with asyncio.timeout(within):
                 while b"line 1" not in await reader.readline():
                     pass
             return True
-        except TimeoutError:
+        except (TimeoutError, OSError):
             return False
         finally:
             writer.close()
@@ -227,11 +232,14 @@ def table(results: list[Held]) -> list[list[str]]:
     return rows
 
 
-def write_report(results: list[Held], title: str, out: Path, environment: dict[str, Any]) -> str:
-    """Write summary.json and summary.md; return the table as printed."""
+def write_report(
+    results: list[Held], stacks: Sequence[Stack], title: str, out: Path, environment: dict[str, Any]
+) -> str:
+    """Write summary.json and summary.md; return the table as printed. `stacks`: as they ran."""
     write_json(out / "summary.json", results, environment)
+    ran = {stack.name: stack for stack in stacks}
     lines = [f"# {title}", "", *markdown_table(table(results))]
-    lines += ["", *[f"- **{r.stack}** ({r.kind}): {explain(r, BY_NAME[r.stack])}" for r in results]]
+    lines += ["", *[f"- **{r.stack}** ({r.kind}): {explain(r, ran[r.stack])}" for r in results]]
     text = "\n".join(lines) + "\n"
     (out / "summary.md").write_text(text)
     return text
@@ -286,7 +294,8 @@ def main() -> int:
         from lab.environment import environment
 
         args.out.mkdir(parents=True, exist_ok=True)
-        write_report(results, f"{args.n} active WebSockets per configuration", args.out, environment())
+        title = f"{args.n} active WebSockets per configuration"
+        write_report(results, configs, title, args.out, environment())
     return 0
 
 

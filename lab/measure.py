@@ -15,7 +15,7 @@ from pathlib import Path
 
 import psutil
 
-RAMP = 1.0  # seconds to start every user (compare.py spawns them all in one second)
+RAMP = 1.0  # seconds to start every user (lab/runner.py spawns them all in one second)
 SETTLE = 1.0  # and then a little slack before measuring
 MIN_PERIODS = 5  # a window holds at least this many service times, so bursty completions average out
 MIN_WINDOW = 5.0  # seconds
@@ -103,6 +103,26 @@ def throughput(ends: list[float], begin: float, finish: float, step: float = 0.0
     return statistics.linear_regression(grid, counts).slope
 
 
+def steady_rate(ends: list[float], window: Window) -> tuple[float, bool]:
+    """(completions per second, whether the rate held steady) over the window.
+
+    The slope weighs the middle of the window most: exact for a steady rate, whatever
+    the phase of bursty completions, but wrong for a rate that changed (a server that
+    stalled, pool timeouts starting halfway). So it is checked against the plain
+    average, count / seconds, which may be off by one batch of simultaneous completions
+    at either end; beyond that margin the rate was not steady, and the average is the
+    honest figure.
+    """
+    if window.seconds <= 0:
+        return float("nan"), True
+    inside = [t for t in ends if window.begin <= t <= window.finish]
+    average = len(inside) / window.seconds
+    slope = throughput(ends, window.begin, window.finish)
+    batch = max(Counter(round(t, 2) for t in inside).values(), default=0)  # completions in one 10 ms tick
+    margin = 0.05 * average + 2 * batch / window.seconds
+    return (slope, True) if abs(slope - average) <= margin else (average, False)
+
+
 def percentile(values: list[float], q: int) -> float:
     if not values:
         return float("nan")
@@ -144,6 +164,7 @@ class Observed:
     """One stack's requests over a window: successes, failures and the still-waiting, kept apart."""
 
     throughput_rps: float  # successful completions per second
+    steady: bool  # the rate held over the window (else throughput_rps is the plain average)
     ok: int  # successful completions in the window
     failures: int  # failed in the window
     failure_rps: float
@@ -162,8 +183,9 @@ def observe(requests: list[Request], window: Window) -> Observed:
     waiting = [(r.end - r.start) * 1000 for r in requests if r.censored]
     done = [(r.end - r.start) * 1000 for r in ok]
     reasons = Counter(r.outcome.removeprefix("failed: ") for r in failed).most_common(3)
+    rate, steady = steady_rate(sorted(r.end for r in requests if r.ok), window)
     return Observed(
-        throughput_rps=throughput(sorted(r.end for r in requests if r.ok), window.begin, window.finish),
+        throughput_rps=rate, steady=steady,
         ok=len(ok), failures=len(failed),
         failure_rps=len(failed) / window.seconds if window.seconds > 0 else float("nan"),
         failure_reasons=[f"{count} x {reason}" for reason, count in reasons],

@@ -22,8 +22,9 @@ class Result:
     processes: int  # processes serving requests
     bound_rps: float  # Little's law (slow scenarios); nan for hello, which has no such bound
     measured_rps: float  # successful completions per second over the steady-state window
+    steady: bool  # the rate held over the window; if not, measured_rps is the plain average
     efficiency: float  # measured / bound
-    p50_ms: float  # of successful requests, and of the still-waiting at their time so far
+    p50_ms: float  # of successful requests, and of any still waiting that outlived them all (at their age)
     p95_ms: float
     p99_ms: float
     latency_lower_bounds: list[str]  # which percentiles still-waiting requests may have pulled down

@@ -6,8 +6,8 @@ import os
 import time
 from typing import TYPE_CHECKING
 
-from lab.measure import CPU_RESOLUTION, CpuSampler, Request, Window, observe
-from lab.report import Result
+from lab.measure import CPU_RESOLUTION, CpuSampler, Request, Window, observe, shortest_window
+from lab.report import Result, fmt
 from lab.stacks import Slots, Stack
 
 if TYPE_CHECKING:
@@ -22,7 +22,8 @@ def row(
     """One stack's numbers over its steady-state window, beside its bound."""
     nan = float("nan")
     if window is None or window.seconds <= 0:  # stopped before its steady state: nothing to report
-        window = Window(time.time(), time.time())
+        now = time.time()
+        window = Window(now, now)
     seen = observe(requests, window)
     usable = len(os.sched_getaffinity(0))
     cores = min(slots.processes, usable)
@@ -48,7 +49,7 @@ def row(
         stack=stack.name, interface=stack.interface, scenario=run.scenario.name, users=run.users,
         slots=slots.count, slots_why=slots.why, processes=slots.processes,
         binding="users" if slots.count is None or run.users <= slots.count else slots.binding,
-        bound_rps=round(bound, 2), measured_rps=round(seen.throughput_rps, 2),
+        bound_rps=round(bound, 2), measured_rps=round(seen.throughput_rps, 2), steady=seen.steady,
         efficiency=round(efficiency, 4),
         p50_ms=round(seen.p50.ms, 1), p95_ms=round(seen.p95.ms, 1), p99_ms=round(seen.p99.ms, 1),
         latency_lower_bounds=[q for q, lat in (("p50", seen.p50), ("p95", seen.p95), ("p99", seen.p99))
@@ -78,10 +79,10 @@ def row(
 
 def explain(r: Result, seconds: float) -> str:
     if r.measured_rps != r.measured_rps:
-        return "nothing completed in the steady-state window."
+        return "the run stopped before this stack's steady state: nothing to measure."
     if r.scenario == "hello":
         basis = r.capacity_basis or "-"
-        why = f"measured {r.measured_rps:,.0f} rps; capacity {fmt_rps(r.capacity_rps)} = {basis}."
+        why = f"measured {r.measured_rps:,.0f} rps; capacity {fmt(r.capacity_rps, 0)} rps = {basis}."
     else:
         rate = f"/ {seconds:g} s = {r.bound_rps:g} rps"
         if r.slots is None or r.users <= r.slots:
@@ -89,6 +90,10 @@ def explain(r: Result, seconds: float) -> str:
         else:
             why = f"{r.slots_why} = {r.slots} in flight {rate} ({r.binding} binds)"
         why += f"; measured {r.measured_rps:g} ({r.efficiency:.0%})."
+    if r.window_s < shortest_window(seconds):
+        why += f" The window lasted only {r.window_s:g} s (the run stopped early): too short to trust."
+    if not r.steady:
+        why += " The rate changed within the window, so measured is the plain average over it."
     if r.failures:
         why += (
             f" {r.failures} failed ({r.failure_rps:g}/s), not counted above: {'; '.join(r.failure_reasons)}."
@@ -105,10 +110,6 @@ def explain(r: Result, seconds: float) -> str:
             " this is locust's ceiling, not the server's."
         )
     return why
-
-
-def fmt_rps(value: float) -> str:
-    return "-" if value != value else f"{value:,.0f} rps"
 
 
 def censoring_notes(results: list[Result]) -> list[str]:

@@ -77,7 +77,7 @@ def run_group(group: list[Stack], slots: dict[str, Slots], run: Run, results: li
                 try:
                     locust.wait(15)
                 except subprocess.TimeoutExpired:
-                    locust.kill()
+                    os.killpg(locust.pid, signal.SIGKILL)  # its own session: the --processes workers too
             sampler.sample()
         if failure is None and locust.returncode != 0:
             tail = "\n".join((out / f"{prefix}.log").read_text(errors="replace").splitlines()[-10:])

@@ -51,11 +51,14 @@ def resolve(commands: Sequence[Query]) -> list[Resolved]:
         by_env.setdefault(json.dumps(sorted(command[1].items())), []).append(command)
     for group in by_env.values():
         request = [{"argv": list(argv), "limits": list(limits)} for argv, _, limits in group]
-        done = subprocess.run(
-            [sys.executable, "-m", "lab.settings"],
-            input=json.dumps(request), capture_output=True, text=True, cwd=ROOT,
-            env={**os.environ, **group[0][1]}, check=False, timeout=60,
-        )  # fmt: skip
+        try:
+            done = subprocess.run(
+                [sys.executable, "-m", "lab.settings"],
+                input=json.dumps(request), capture_output=True, text=True, cwd=ROOT,
+                env={**os.environ, **group[0][1]}, check=False, timeout=60,
+            )  # fmt: skip
+        except subprocess.TimeoutExpired:
+            raise LabError(f"reading the server settings of {' '.join(group[0][0])} took over 60 s") from None
         if done.returncode != 0:
             last = (done.stderr.strip().splitlines() or ["no output"])[-1]
             raise LabError(f"could not read the server settings of {' '.join(group[0][0])}: {last}")

@@ -1,4 +1,4 @@
-"""The server stacks, defined once. The locustfile, the runner, compose and the tests read this."""
+"""The server stacks, defined once: the runner, compose and the tests read it; the locustfiles match it."""
 
 from __future__ import annotations
 

@@ -32,8 +32,8 @@ def choose_duration(
         + shortest_window(service)
         for stack in chosen
     }
-    name, need = max(needs.items(), key=lambda item: item[1])
-    need = math.ceil(need)
+    name, exact = max(needs.items(), key=lambda item: item[1])
+    need = math.ceil(exact)  # what the message suggests: a whole number of seconds
     wait = time_in_system(slots[name], users, service)
     why = (
         f"{users} users share {plural(slots[name].count or 0, 'slot')} of {service:g} s,"
@@ -43,7 +43,7 @@ def choose_duration(
         if service
         else "users ramp up"
     )
-    if asked is not None and asked < need:
+    if asked is not None and asked < exact:
         raise LabError(
             f"--duration {asked:g} is too short for {name}: {why}; the steady state starts "
             f"{settle_seconds(wait):g} s in and needs {shortest_window(service):g} s more: "

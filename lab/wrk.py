@@ -4,7 +4,7 @@ wrk is a load generator written in C (`apt-get install wrk`). With one thread
 (-t1) it needs a fraction of a core, so it leaves the server more CPU than one
 locust process does; the server's own CPU over the same run gives its CPU per
 request, the figure compare.py's hello scenario turns into capacity_rps.
-`--pin` puts each server on CPU 0 and wrk on CPU 1: one process's threads on one
+`--pin` puts each server on one CPU and wrk on another: one process's threads on one
 core, which is how a threaded worker (gthread) does best (see the README).
 Loopback only; each run lasts --duration seconds.
 """
@@ -48,22 +48,23 @@ def main() -> int:
     parser.add_argument(
         "--duration", type=cli.positive_int, default=10, help="seconds per stack (default 10)"
     )
-    parser.add_argument("--pin", action="store_true", help="server on CPU 0, wrk on CPU 1")
+    parser.add_argument("--pin", action="store_true", help="each server on one CPU, wrk on another")
     args = parser.parse_args()
     if shutil.which("wrk") is None:
         raise LabError("wrk is not installed: apt-get install wrk")
-    if args.pin and len(os.sched_getaffinity(0)) < 2:
+    cpus = sorted(os.sched_getaffinity(0))  # in a container, not necessarily 0 and 1
+    if args.pin and len(cpus) < 2:
         raise LabError("--pin needs two CPUs")
     chosen = stacks.choose(args.stacks, stacks.SCENARIOS["hello"])
     wrk = ["wrk", "-t1", f"-c{args.connections}", f"-d{args.duration}s"]
     if args.pin:
-        wrk = ["taskset", "-c", "1", *wrk]
-    print(" ".join(wrk) + (" (servers on CPU 0)" if args.pin else ""), flush=True)
+        wrk = ["taskset", "-c", str(cpus[1]), *wrk]
+    print(" ".join(wrk) + (f" (servers on CPU {cpus[0]})" if args.pin else ""), flush=True)
     rows = [["stack", "wrk rps", "server cores", "CPU us/req", "rps per core"]]
     for stack in chosen:
         with running([stack], "hello", Path(tempfile.mkdtemp(prefix="lab-wrk-"))) as (server,):
             if args.pin:
-                pin(server.process.pid, 0)
+                pin(server.process.pid, cpus[0])
             began, used = time.monotonic(), tree_cpu(server.process.pid)
             done = subprocess.run([*wrk, server.url + "/"], capture_output=True, text=True, check=False)
             cores = (tree_cpu(server.process.pid) - used) / (time.monotonic() - began)

@@ -14,6 +14,7 @@ from lab.measure import (
     observe,
     settle_seconds,
     shortest_window,
+    steady_rate,
     steady_window,
     throughput,
 )
@@ -141,3 +142,19 @@ def test_a_worker_born_inside_the_interval_counts_whole() -> None:
 def test_fewer_than_two_samples_in_the_window_measure_nothing() -> None:
     sampler = fake_sampler([(0.0, {1: 0.0}), (5.0, {1: 1.0})])
     assert sampler.interval(1.0, 4.0) is None
+
+
+def test_a_steady_bursty_rate_keeps_the_slope() -> None:
+    # 50 requests finishing together every second (an event loop, 50 users, 1 s): steady.
+    rate, steady = steady_rate(bursts(50, 1.0, 40, 0.5), Window(14.5, 30.0))
+    assert steady
+    assert rate == pytest.approx(50.0, rel=0.01)
+
+
+def test_a_rate_that_changed_is_reported_as_the_plain_average() -> None:
+    """10 rps for the first quarter of a 20 s window, then nothing (a server that stalled)."""
+    ends = [t / 10 for t in range(1, 51)]  # 50 completions in [0.1, 5.0]
+    rate, steady = steady_rate(ends, Window(0.0, 20.0))
+    assert not steady
+    assert rate == pytest.approx(50 / 20)  # the slope alone would say about 1.5
+    assert throughput(ends, 0.0, 20.0) < 2.0
