@@ -65,8 +65,11 @@ def test_short_comparison_writes_every_report_and_asgi_beats_sync(tmp_path: Path
     assert rows["uvicorn"]["measured_rps"] > 2 * rows["gunicorn-sync"]["measured_rps"]
     # The printed table and its sentences
     assert "4 workers x 1 request each = 4 in flight / 0.2 s = 20 rps" in result.stdout
-    for row in rows.values():  # a steady run: nothing stuck, so every percentile is exact
-        assert row["latency_lower_bounds"] == []
+    for row in rows.values():
+        # A steady run: p50 and p95 are exact. p99 of a 5.5 s window is read from its top two
+        # values, so one request still open at the stop, a few ms older than the oldest that
+        # finished, can honestly make it a lower bound.
+        assert set(row["latency_lower_bounds"]) <= {"p99"}
         assert row["censored"] == 10  # every user had a request open at the stop, and none vanished
     assert "| gunicorn-sync | WSGI | 4 | 10 |" in (out / "summary.md").read_text()
     assert len(list((out / "timeline" / "locust").glob("requests-*.csv"))) == 2
