@@ -32,15 +32,20 @@ def list_stacks(args: argparse.Namespace) -> int:
     return 0
 
 
+# The locust of this Python, as the user can type it from the repository root (.venv/bin/locust).
+_locust = Path(sys.executable).parent / "locust"
+LOCUST = str(_locust.relative_to(ROOT)) if _locust.is_relative_to(ROOT) else "locust"
+
+
 def serve(args: argparse.Namespace) -> int:
     """Every stack on its own fixed port, for the locustfiles and their web UI, until Ctrl-C."""
     if args.kind == "websocket":
         target: str | stacks.Target = stacks.WEBSOCKET
         chosen = stacks.websocket_stacks()
-        locust = "locust -f websocket_locustfile.py"
+        locust = f"{LOCUST} -f websocket_locustfile.py"
     else:
         target, chosen = args.kind, stacks.serving(args.kind)
-        locust = "locust -f locustfile.py"
+        locust = f"{LOCUST} -f locustfile.py"
     if args.stacks:
         named = {stack.name for stack in stacks.choose(args.stacks, stacks.SCENARIOS["slow"])}
         chosen = tuple(stack for stack in chosen if stack.name in named)
@@ -55,8 +60,12 @@ def serve(args: argparse.Namespace) -> int:
             # The classes request the slow apps' paths; here some stacks serve another one.
             locust = f"LOCUST_TARGETS='{locust_targets(servers)}' {locust}"
         print(f"logs in {log_dir}; now run: {locust} --class-picker  (Ctrl-C stops)", flush=True)
-        while all(server.process.poll() is None for server in servers):
-            time.sleep(0.5)
+        try:
+            while all(server.process.poll() is None for server in servers):
+                time.sleep(0.5)
+        except KeyboardInterrupt:  # Ctrl-C is how serve is meant to end: not an error
+            print("\nstopping every server", flush=True)
+            return 0
         dead = next(server for server in servers if server.process.poll() is not None)
         raise dead.failed(f"exited with code {dead.process.returncode}")
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -122,3 +123,24 @@ def test_burst_workers_change_the_command_and_the_theory() -> None:
     assert result.returncode == 0, result.stderr
     assert "(gunicorn -w 2 wsgi.slow_app:app, GET /)" in result.stdout
     assert "theory 2 (2 workers x 1 request each)" in result.stdout
+
+
+def test_serve_prints_the_locust_to_run_and_ctrl_c_is_a_clean_stop() -> None:
+    """make serve: the printed command works as typed from the root, and Ctrl-C ends it with 0."""
+    serve = subprocess.Popen(
+        [sys.executable, "-m", "lab", "serve", "--stacks", "uvicorn"],
+        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )  # fmt: skip
+    assert serve.stdout is not None
+    lines = []
+    for line in serve.stdout:  # until it says what to run next: every server is up
+        lines.append(line)
+        if "now run:" in line:
+            break
+    locust = Path(sys.executable).parent / "locust"
+    expected = str(locust.relative_to(ROOT)) if locust.is_relative_to(ROOT) else "locust"
+    assert f"{expected} -f locustfile.py --class-picker" in lines[-1], lines
+    serve.send_signal(signal.SIGINT)
+    rest, _ = serve.communicate(timeout=30)
+    assert serve.returncode == 0, rest
+    assert "stopping every server" in rest
