@@ -12,7 +12,7 @@ import sys
 import time
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager, suppress
+from contextlib import ExitStack, contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -38,9 +38,18 @@ def slow_seconds(environ: dict[str, str] | os._Environ[str] = os.environ) -> flo
 
 
 def free_port(host: str = HOST) -> int:
-    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as sock:
-        sock.bind((host, 0))
-        return int(sock.getsockname()[1])
+    return free_ports(1, host)[0]
+
+
+def free_ports(n: int, host: str = HOST) -> list[int]:
+    """n different free ports. All are held at once while chosen: asked one by one, the kernel
+    may hand out a port it just gave back, and two servers would then race for it."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with ExitStack() as held:
+        socks = [held.enter_context(socket.socket(family)) for _ in range(n)]
+        for sock in socks:
+            sock.bind((host, 0))
+        return [int(sock.getsockname()[1]) for sock in socks]
 
 
 def check_port_free(port: int, host: str = HOST) -> None:
@@ -230,7 +239,7 @@ def running(
     """Run each stack's `kind` target ("slow" or "hello"), or one given Target, until the block ends."""
     log_dir.mkdir(parents=True, exist_ok=True)
     if ports is None:
-        ports = [free_port() for _ in stacks]
+        ports = free_ports(len(stacks))
     for port in ports:
         check_port_free(port)
     servers: list[StackServer] = []

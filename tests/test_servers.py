@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from lab.servers import ROOT, Server, free_port, http_get, launch, stop_all
+from lab.servers import ROOT, Server, free_port, free_ports, http_get, launch, stop_all
 from lab.stacks import STACKS, Stack
 from tests.conftest import ServeOne
 
@@ -106,3 +106,9 @@ def test_dev_mode_serves_with_reload(stack: str, tmp_path: Path) -> None:
         stop_all([server])
     log = server.log_path.read_text()
     assert "--reload" in log.splitlines()[0]  # the command it printed before starting
+
+
+def test_ports_for_servers_started_together_are_all_different() -> None:
+    """Chosen one by one, the kernel may return a port twice; then one server fails to bind."""
+    ports = free_ports(64)
+    assert len(set(ports)) == 64
