@@ -9,12 +9,13 @@ from wsgiref.validate import validator
 
 import pytest
 
+from lab.servers import free_port
 from wsgi import app as hello
-from wsgi import slow_app
+from wsgi import db_app, slow_app, upstream_app
 
 
-def call(app: Any) -> tuple[str, dict[str, str], bytes]:
-    environ: dict[str, Any] = {"QUERY_STRING": ""}
+def call(app: Any, path: str = "/") -> tuple[str, dict[str, str], bytes]:
+    environ: dict[str, Any] = {"QUERY_STRING": "", "SCRIPT_NAME": "", "PATH_INFO": path}
     setup_testing_defaults(environ)
     seen: dict[str, Any] = {}
 
@@ -43,4 +44,20 @@ def test_slow_app_sleeps_then_answers(monkeypatch: pytest.MonkeyPatch) -> None:
     status, headers, body = call(slow_app.app)
     assert status == "200 OK"
     assert body == b"Slept 0.01 s\n"
+    assert headers["Content-Length"] == str(len(body))
+
+
+@pytest.mark.parametrize("app", [db_app.app, upstream_app.app], ids=["db_app", "upstream_app"])
+def test_real_wait_apps_answer_health_without_their_backend(app: Any) -> None:
+    """Liveness never touches the database or the upstream (neither runs here)."""
+    status, headers, body = call(app, "/health")
+    assert (status, body) == ("200 OK", b"ok\n")
+    assert headers["Content-Length"] == str(len(body))
+
+
+def test_upstream_down_is_a_valid_502_with_a_reason(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(upstream_app, "UPSTREAM_URL", f"http://127.0.0.1:{free_port()}/")  # nothing listens
+    status, headers, body = call(upstream_app.app)
+    assert status == "502 Bad Gateway"
+    assert body.startswith(b"upstream unavailable:")
     assert headers["Content-Length"] == str(len(body))
