@@ -6,7 +6,7 @@ calls), once per WebSocket connection, and once per process for the lifespan;
 `scope["type"]` says which: "http", "websocket" or "lifespan" (start-up and
 shut-down). Messages travel as dicts through `receive()` and `send()`.
 
-Run with:  cd asgi && uvicorn app:app      (or from the root: uvicorn asgi.app:app)
+Run with:  uvicorn asgi.app:app   (from the repository root)
 Test with: curl -i http://127.0.0.1:8000/
 """
 

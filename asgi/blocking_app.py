@@ -6,7 +6,7 @@ this process waits its turn. 10 concurrent requests take ten sleeps, worse
 than a WSGI server with two workers. Fix: `await asyncio.sleep` (an async
 client), or a plain `def` endpoint that a framework runs in a thread pool.
 
-Run with:  cd asgi && uvicorn blocking_app:app     (or: uvicorn asgi.blocking_app:app)
+Run with:  uvicorn asgi.blocking_app:app   (from the repository root)
 Test with: time (seq 4 | xargs -P4 -I{} curl -s http://127.0.0.1:8000/)   (watch: 4 s, not 1)
 The sleep lasts SLOW_SECONDS seconds (default 1).
 """

@@ -7,7 +7,7 @@
 - `time.sleep` inside `async def` blocks the loop: every request waits.
 - a WebSocket route is an `async def` that receives and sends until the client leaves.
 
-Run with:  cd asgi && uvicorn fastapi_app:app     (or: uvicorn asgi.fastapi_app:app)
+Run with:  uvicorn asgi.fastapi_app:app   (from the repository root)
 Test with: curl http://127.0.0.1:8000/slow        (docs at http://127.0.0.1:8000/docs)
 The slow routes sleep SLOW_SECONDS seconds (default 1).
 """

@@ -4,7 +4,7 @@
 as an import string ("app:app") rather than the object is what lets
 `reload=True` or `workers=N` re-import it in fresh processes.
 
-Run with:  cd asgi && python runfromuvicorn.py     (or: python asgi/runfromuvicorn.py)
+Run with:  python asgi/runfromuvicorn.py   (from the repository root)
 Test with: curl -i http://127.0.0.1:8000/
 """
 

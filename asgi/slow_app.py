@@ -4,7 +4,7 @@
 process overlaps as many waiting requests as arrive: 10 concurrent requests
 finish in about one sleep, not ten.
 
-Run with:  cd asgi && uvicorn slow_app:app     (or: uvicorn asgi.slow_app:app)
+Run with:  uvicorn asgi.slow_app:app   (from the repository root)
 Test with: time (seq 8 | xargs -P8 -I{} curl -s http://127.0.0.1:8000/)   (watch: 1 s, one round)
 The sleep lasts SLOW_SECONDS seconds (default 1).
 """

@@ -3,7 +3,7 @@
 Start-up and shut-down work goes in one `lifespan` context manager (Starlette
 1.0 removed the old `on_startup`/`on_shutdown` lists).
 
-Run with:  cd asgi && uvicorn starlette_app:app     (or: uvicorn asgi.starlette_app:app)
+Run with:  uvicorn asgi.starlette_app:app   (from the repository root)
 Test with: curl http://127.0.0.1:8000/
 """
 

@@ -4,7 +4,7 @@ Each `http.response.body` message with `more_body: True` goes out as one chunk
 (chunked transfer encoding). Between lines the coroutine awaits, so one process
 holds as many open streams as clients ask for.
 
-Run with:  cd asgi && uvicorn stream_app:app     (or: uvicorn asgi.stream_app:app)
+Run with:  uvicorn asgi.stream_app:app   (from the repository root)
 Test with: curl -N http://127.0.0.1:8000/        (-N: print each line as it arrives)
 """
 

@@ -7,7 +7,7 @@ While it awaits, the event loop serves every other connection: one process
 holds thousands of them. This one echoes each message and pushes a tick every
 PUSH_SECONDS (default 1).
 
-Run with:  cd asgi && uvicorn websocket_app:app     (or: uvicorn asgi.websocket_app:app)
+Run with:  uvicorn asgi.websocket_app:app   (from the repository root)
 Test with: python -m websockets ws://127.0.0.1:8000/   (type a line: it comes back)
 """
 

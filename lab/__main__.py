@@ -18,6 +18,7 @@ from lab.errors import LabError
 from lab.probe import burst
 from lab.report import aligned
 from lab.servers import HOST, ROOT, check_port_free, locust_targets, running, slow_seconds
+from lab.theory import compute_seconds, usable_cpus
 from lab.waits import POOL_SETTING, waited_on
 
 
@@ -89,6 +90,8 @@ def dev(args: argparse.Namespace) -> int:
 def time_burst(args: argparse.Namespace) -> int:
     """N concurrent slow requests against a stack, or a server of your own, beside what its slots predict."""
     n: int = args.n
+    if args.slow_seconds and args.kind == "cpu":
+        raise LabError("--slow-seconds: nothing waits in --kind cpu (CPU_ROUNDS sets its work)")
     if args.slow_seconds:
         os.environ["SLOW_SECONDS"] = str(args.slow_seconds)  # for the server the lab starts, and the theory
     seconds = slow_seconds()
@@ -118,6 +121,9 @@ def time_burst(args: argparse.Namespace) -> int:
         if target is None:
             raise LabError(f"stack {stack.name!r} has no {args.kind!r} app")
         slots = stack.slots(target)
+        if args.kind == "cpu":  # threads and coroutines overlap waits, not computing
+            slots = slots.computing(usable_cpus())
+            seconds = compute_seconds(target)[1]
         logs = Path(tempfile.mkdtemp(prefix="lab-burst-"))
         with waited_on(args.kind, seconds, logs) as env, running([stack], target, logs, env) as (server,):
             result = burst(server.host, server.port, target.path, n)
@@ -125,9 +131,11 @@ def time_burst(args: argparse.Namespace) -> int:
         name = f"{stack.name} ({command}, GET {target.path})"
     rounds = 1 if slots.count is None else math.ceil(n / slots.count)
     statuses = sorted(set(result.statuses))
+    cpu = args.kind == "cpu"
+    each, unit = (f"{seconds * 1000:.1f} ms of CPU", "computations") if cpu else (f"{seconds:g} s", "sleeps")
     print(
-        f"{name}: {n} requests of {seconds:g} s took {result.wall:.2f} s "
-        f"= {result.wall / seconds:.2f} sleeps; theory {rounds} ({slots.why})"
+        f"{name}: {n} requests of {each} took {result.wall:.2f} s "
+        f"= {result.wall / seconds:.2f} {unit}; theory {rounds} ({slots.why})"
         + ("" if statuses == [200] else f"; statuses {statuses}")
     )
     return 0 if statuses == [200] else 1
@@ -194,8 +202,9 @@ def main() -> int:
         help="how long each request waits (default: $SLOW_SECONDS, else 1); with --url, your server's wait",
     )  # fmt: skip
     p.add_argument(
-        "--kind", choices=["slow", "db", "upstream"], default="slow",
-        help="what each request waits on: a sleep (default), a real PostgreSQL the lab starts, an upstream",
+        "--kind", choices=["slow", "db", "upstream", "cpu"], default="slow",
+        help="what each request waits on: a sleep (default), a real PostgreSQL the lab starts, an upstream;"
+        " or cpu: no wait, CPU_ROUNDS hashes of computing",
     )  # fmt: skip
     p.add_argument("--pool", type=cli.positive_int, help="db: POOL_SIZE; upstream: UPSTREAM_CONNECTIONS")
     p.add_argument(

@@ -16,10 +16,10 @@ from lab.report import Result
 from lab.results import censoring_notes, generator_notes
 from lab.runner import Run, run_group
 from lab.servers import ROOT, slow_seconds
-from lab.theory import choose_duration
+from lab.theory import choose_duration, compute_seconds, usable_cpus
 from lab.waits import POOL_SETTING, WAITS_IN, waited_on
 
-DEFAULT_DURATION = {"slow": 30.0, "hello": 10.0, "pitfalls": 30.0, "db": 30.0, "upstream": 30.0}
+DEFAULT_DURATION = {"slow": 30.0, "hello": 10.0, "cpu": 15.0, "pitfalls": 30.0, "db": 30.0, "upstream": 30.0}
 
 
 def parse(argv: Sequence[str] | None = None) -> argparse.Namespace:
@@ -93,9 +93,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         rows = connections.scenario(chosen, held, out)
         print("\n" + connections.write_report(rows, chosen, title, out, environment()))
         return 0
+    if args.slow_seconds and scenario.kind in ("hello", "cpu"):
+        raise LabError(f"--slow-seconds: nothing waits in the {scenario.name} scenario")
     seconds = args.slow_seconds or slow_seconds()
     users = args.users or 50
     sized = stacks.size_all([(stack, getattr(stack, scenario.kind)) for stack in chosen])
+    if scenario.kind == "cpu":  # threads and coroutines overlap waits, not computing
+        cpus = usable_cpus()
+        sized = [size.computing(cpus) for size in sized]
+        # The WSGI and ASGI apps do the same work: either one times it.
+        rounds, seconds = compute_seconds(getattr(chosen[0], scenario.kind))
     slots = {stack.name: size for stack, size in zip(chosen, sized, strict=True)}
     service = 0.0 if scenario.kind == "hello" else seconds
     duration, lengthened = choose_duration(
@@ -107,7 +114,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     groups = [[stack] for stack in chosen] if scenario.one_at_a_time else [list(chosen)]
     title = (
         f"{scenario.name}: {users} users per stack, {duration:g} s"
-        + (f", each request waits {seconds:g} s" if service else "")
+        + (f", each request computes {rounds} hashes" if scenario.kind == "cpu" else "")
+        + (f", each request waits {seconds:g} s" if service and scenario.kind != "cpu" else "")
         + (f" {WAITS_IN[scenario.kind]}" if scenario.kind in WAITS_IN else "")
         + f", {args.processes} locust process{'es' if args.processes > 1 else ''}"
     )

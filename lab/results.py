@@ -39,6 +39,10 @@ def row(
         locust_peak = sampler.busiest_process("locust", interval)
     hello = run.scenario.kind == "hello"
     bound = nan if hello else slots.bound_rps(run.users, run.service)
+    if run.scenario.kind == "cpu":
+        # The CPU a request costs, measured on the server over the window: the machine's speed
+        # drifts between runs, and the server's own HTTP work is part of each request too.
+        bound = slots.bound_rps(run.users, cpu_per_request) if cpu_per_request > 0 else nan
     efficiency = seen.throughput_rps / bound if bound == bound else nan
     capacity = cores / cpu_per_request if hello and cpu_per_request > 0 else nan
     utilisation = server_cores / cores if server_cores == server_cores else nan
@@ -84,12 +88,19 @@ def explain(r: Result, seconds: float) -> str:
         basis = r.capacity_basis or "-"
         why = f"measured {r.measured_rps:,.0f} rps; capacity {fmt(r.capacity_rps, 0)} rps = {basis}."
     else:
-        rate = f"/ {seconds:g} s = {r.bound_rps:g} rps"
+        each = (
+            f"{fmt(r.server_cpu_us_per_request, 0)} us of server CPU per request (measured)"
+            if r.scenario == "cpu"
+            else f"{seconds:g} s"
+        )
+        rate = f"/ {each} = {r.bound_rps:g} rps"
         if r.slots is None or r.users <= r.slots:
             why = f"{r.slots_why}: all {r.users} users in flight {rate}"
         else:
             why = f"{r.slots_why} = {r.slots} in flight {rate} ({r.binding} binds)"
         why += f"; measured {r.measured_rps:g} ({r.efficiency:.0%})."
+        if r.scenario == "cpu" and r.locust_cpu_peak == r.locust_cpu_peak:
+            why += f" The busiest locust process used {r.locust_cpu_peak:.0%} of a core of the same CPUs."
     if r.window_s < shortest_window(seconds):
         why += f" The window lasted only {r.window_s:g} s (the run stopped early): too short to trust."
     if not r.steady:

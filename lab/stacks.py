@@ -38,6 +38,20 @@ class Slots:
     processes: int  # processes that serve requests
     binding: str = "event loop"  # the limit that sets count: "workers", "threads", or an app's limit
 
+    def computing(self, cpus: int) -> Slots:
+        """Requests that compute at once: a process runs Python on one core at a time (its GIL).
+
+        Threads and coroutines overlap waiting, not computing: each process computes one
+        request at a time, and no more processes at once than there are CPUs.
+        """
+        count = min(self.processes, cpus)
+        per = f"{self.processes} process{'es' if self.processes > 1 else ''}"
+        if cpus < self.processes:
+            why = f"{per} but {cpus} CPUs, one request computing on each"
+            return Slots(count, why, self.processes, "CPUs")
+        why = f"{per}, each computing one request at a time (one GIL each)"
+        return Slots(count, why, self.processes, "GIL")
+
     def bound_rps(self, users: int, seconds: float) -> float:
         """Little's law for a closed loop with no think time: in flight / time in the server."""
         in_flight = users if self.count is None else min(users, self.count)
@@ -55,6 +69,7 @@ class Stack:
     db: Target | None  # a request that waits SLOW_SECONDS in PostgreSQL, through a connection pool
     upstream: Target | None  # a request that waits on another HTTP service, through a client's pool
     port: int  # where `python -m lab serve` puts it, and so where the locustfile looks by default
+    cpu: Target | None = None  # a request that computes (CPU_ROUNDS hashes) and waits on nothing
     pitfall: bool = False  # a mistake on show, kept out of the default comparison
     env: tuple[tuple[str, str], ...] = ()  # set for the server process (the app reads it)
     threads: str | None = None  # what --threads sets: a server option, or an environment variable
@@ -147,6 +162,7 @@ def without(options: tuple[str, ...], flags: tuple[str, ...]) -> tuple[str, ...]
 
 WSGI_HELLO, WSGI_SLOW = Target("wsgi.app:app"), Target("wsgi.slow_app:app")
 ASGI_HELLO, ASGI_SLOW = Target("asgi.app:app"), Target("asgi.slow_app:app")
+WSGI_CPU, ASGI_CPU = Target("wsgi.cpu_app:app"), Target("asgi.cpu_app:app")
 # The real waits: a query in PostgreSQL through a connection pool, a call to another HTTP service.
 WSGI_DB = Target(
     "wsgi.db_app:app", limits=(Limit("wsgi.db_app:POOL_SIZE", "connections in the database pool", "db pool"),)
@@ -176,30 +192,31 @@ BLOCKED_LOOP = Limit(
 STACKS: tuple[Stack, ...] = (
     Stack(
         "gunicorn-sync", "WSGI", "gunicorn", ("-w", "4"),
-        slow=WSGI_SLOW, hello=WSGI_HELLO, db=WSGI_DB, upstream=WSGI_UPSTREAM, port=8001,
+        slow=WSGI_SLOW, hello=WSGI_HELLO, db=WSGI_DB, upstream=WSGI_UPSTREAM, port=8001, cpu=WSGI_CPU,
     ),
     Stack(
         # One worker: a keep-alive connection stays with the worker that accepted it, so
         # with -w 2 --threads 8 a worker holding 3 of the 50 connections idles 5 threads
         # (measured: 11.0 and 15.9 rps in two runs, bound 16). One pool of 16 holds its bound.
         "gunicorn-gthread", "WSGI", "gunicorn", ("-w", "1", "--threads", "16"),
-        slow=WSGI_SLOW, hello=WSGI_HELLO, db=WSGI_DB, upstream=WSGI_UPSTREAM, port=8002, threads="--threads",
+        slow=WSGI_SLOW, hello=WSGI_HELLO, db=WSGI_DB, upstream=WSGI_UPSTREAM, port=8002, cpu=WSGI_CPU,
+        threads="--threads",
     ),
     Stack(
         "uvicorn", "ASGI", "uvicorn", (),
-        slow=ASGI_SLOW, hello=ASGI_HELLO, db=ASGI_DB, upstream=ASGI_UPSTREAM, port=8003,
+        slow=ASGI_SLOW, hello=ASGI_HELLO, db=ASGI_DB, upstream=ASGI_UPSTREAM, port=8003, cpu=ASGI_CPU,
     ),
     Stack(
         "uvicorn-workers", "ASGI", "uvicorn", ("--workers", "2"),
-        slow=ASGI_SLOW, hello=ASGI_HELLO, db=ASGI_DB, upstream=ASGI_UPSTREAM, port=8004,
+        slow=ASGI_SLOW, hello=ASGI_HELLO, db=ASGI_DB, upstream=ASGI_UPSTREAM, port=8004, cpu=ASGI_CPU,
     ),
     Stack(
         "gunicorn-uvicorn-worker", "ASGI", "gunicorn", ("-w", "2", "-k", "uvicorn_worker.UvicornWorker"),
-        slow=ASGI_SLOW, hello=ASGI_HELLO, db=ASGI_DB, upstream=ASGI_UPSTREAM, port=8005,
+        slow=ASGI_SLOW, hello=ASGI_HELLO, db=ASGI_DB, upstream=ASGI_UPSTREAM, port=8005, cpu=ASGI_CPU,
     ),
     Stack(
         "gunicorn-asgi", "ASGI", "gunicorn", ("-w", "2", "-k", "asgi"),
-        slow=ASGI_SLOW, hello=ASGI_HELLO, db=ASGI_DB, upstream=ASGI_UPSTREAM, port=8006,
+        slow=ASGI_SLOW, hello=ASGI_HELLO, db=ASGI_DB, upstream=ASGI_UPSTREAM, port=8006, cpu=ASGI_CPU,
     ),
     Stack(
         "fastapi-def", "ASGI", "uvicorn", (),
@@ -248,7 +265,7 @@ def get(name: str) -> Stack:
 @dataclass(frozen=True)
 class Scenario:
     name: str
-    kind: Literal["slow", "hello", "db", "upstream"]  # which Target of each stack it loads
+    kind: Literal["slow", "hello", "db", "upstream", "cpu"]  # which Target of each stack it loads
     stacks: tuple[Stack, ...]  # the default choice
     one_at_a_time: bool  # True when stacks would otherwise compete for the CPU
     about: str
@@ -264,6 +281,10 @@ SCENARIOS = {
         Scenario(
             "hello", "hello", tuple(s for s in STACKS if not s.pitfall), True,
             "peak throughput of a trivial response; one stack at a time",
+        ),
+        Scenario(
+            "cpu", "cpu", tuple(s for s in STACKS if not s.pitfall), True,
+            "every request computes CPU_ROUNDS hashes and waits on nothing; one stack at a time",
         ),
         Scenario(
             "pitfalls", "slow", tuple(s for s in STACKS if s.pitfall), False,
@@ -286,7 +307,7 @@ SCENARIOS = {
 
 
 def serving(kind: str) -> tuple[Stack, ...]:
-    """Every stack that has an app of this kind ("slow", "hello", "db" or "upstream")."""
+    """Every stack that has an app of this kind ("slow", "hello", "db", "upstream" or "cpu")."""
     return tuple(stack for stack in STACKS if getattr(stack, kind) is not None)
 
 

@@ -2,12 +2,38 @@
 
 from __future__ import annotations
 
+import importlib
 import math
-from collections.abc import Sequence
+import os
+import statistics
+import time
+from collections.abc import Callable, Sequence
 
 from lab.errors import LabError
 from lab.measure import settle_seconds, shortest_window
-from lab.stacks import Slots, Stack
+from lab.stacks import Slots, Stack, Target
+
+
+def usable_cpus() -> int:
+    """The CPUs this process, and the servers it starts, may run on."""
+    return len(os.sched_getaffinity(0))
+
+
+def compute_seconds(target: Target, runs: int = 15) -> tuple[int, float]:
+    """A computing app's CPU_ROUNDS, and the CPU seconds one request takes: its own work(), timed here.
+
+    CPU time (not wall time) so that other processes on the machine do not inflate it;
+    the median of a few runs, after one to warm up.
+    """
+    app = importlib.import_module(target.app.partition(":")[0])
+    work: Callable[[], object] = app.work
+    work()
+    times = []
+    for _ in range(runs):
+        start = time.process_time()
+        work()
+        times.append(time.process_time() - start)
+    return app.CPU_ROUNDS, statistics.median(times)
 
 
 def time_in_system(slots: Slots, users: int, service: float) -> float:

@@ -94,6 +94,7 @@ def test_short_comparison_writes_every_report_and_asgi_beats_sync(tmp_path: Path
             "--duration 15 is too short for gunicorn-sync: 100 users share 4 slots of 0.5 s",
         ),
         (["--scenario", "hello", "--duration", "3"], 1, "use --duration 7 or more"),
+        (["--scenario", "cpu", "--slow-seconds", "0.5"], 1, "nothing waits in the cpu scenario"),
     ],
 )
 def test_bad_input_is_one_line_and_nonzero(args: list[str], code: int, message: str) -> None:
@@ -129,6 +130,19 @@ def test_hello_reports_capacity_and_utilisation_not_a_bound(tmp_path: Path) -> N
     assert 0 < row["utilisation"] <= 1.1
     assert "us of server CPU per request" in row["capacity_basis"]
     assert "capacity rps" in (out / "summary.md").read_text()
+
+
+def test_cpu_rows_are_bound_by_the_gil_and_the_cpu_each_request_costs(tmp_path: Path) -> None:
+    out = tmp_path / "report"
+    result = run_compare("--scenario", "cpu", "--stacks", "gunicorn-gthread", "--users", "10",
+                         "--duration", "8", "--out", str(out))  # fmt: skip
+    assert result.returncode == 0, result.stderr + result.stdout
+    row = summary(out)["gunicorn-gthread"]
+    # 16 threads, one GIL: one request computes at a time, at the CPU each request was measured to cost.
+    assert (row["slots"], row["binding"]) == (1, "GIL")
+    assert row["bound_rps"] == pytest.approx(1e6 / row["server_cpu_us_per_request"], rel=0.01)
+    assert 0.6 * row["bound_rps"] <= row["measured_rps"] <= 1.05 * row["bound_rps"]
+    assert "one GIL each" in row["explanation"]
 
 
 def test_a_short_default_run_is_lengthened_and_says_why() -> None:

@@ -12,8 +12,11 @@ import math
 
 import pytest
 
+from lab import stacks
 from lab.probe import burst
+from lab.servers import http_get
 from lab.stacks import BY_NAME, STACKS, Stack
+from lab.theory import compute_seconds
 from tests.conftest import SLOW, ServeOne
 
 UNBOUNDED_BURST = 20  # enough to tell one round from two for every bounded stack below
@@ -65,3 +68,25 @@ def test_fastapi_blocking_route_serialises(serve: ServeOne) -> None:
     with serve(stack, "hello") as (server,):
         result = burst(server.host, server.port, "/blocking", 3)
     assert math.floor(result.wall / SLOW + 0.05) == 3, f"took {result.wall / SLOW:.2f} sleeps, expected 3"
+
+
+@pytest.mark.parametrize("name", ["gunicorn-gthread", "uvicorn"])
+def test_threads_and_coroutines_do_not_overlap_computing(name: str, serve: ServeOne) -> None:
+    """16 threads, or one event loop, compute 8 requests one after another: no faster than 8 x one."""
+    _, one = compute_seconds(stacks.WSGI_CPU)  # both apps do the same work
+    with serve(BY_NAME[name], "cpu") as (server,):
+        result = burst(server.host, server.port, "/", 8)
+    assert result.statuses == [200] * 8
+    # A lower bound only: one GIL cannot compute faster than serially (noise only adds time).
+    assert result.wall >= 0.8 * 8 * one, f"took {result.wall:.3f} s, one request computes {one:.3f} s"
+
+
+def test_the_wsgi_and_asgi_cpu_apps_do_the_same_work(serve: ServeOne) -> None:
+    bodies = []
+    for name in ("gunicorn-sync", "uvicorn"):
+        with serve(BY_NAME[name], "cpu") as (server,):
+            status, body = http_get(server.host, server.port, "/")
+        assert status == 200
+        bodies.append(body)
+    assert bodies[0] == bodies[1]
+    assert bodies[0].startswith(b"20000 rounds of SHA-256: ")

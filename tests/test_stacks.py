@@ -100,3 +100,21 @@ def test_supervised_follows_the_resolved_workers() -> None:
     assert SYNC.supervised
     assert not UVICORN.supervised
     assert UVICORN.configured(workers=2).supervised
+
+
+@pytest.mark.parametrize(
+    ("slots", "cpus", "count", "binding"),
+    [
+        (Slots(4, "4 workers", 4, "workers"), 2, 2, "CPUs"),  # sync -w 4 on 2 CPUs: 2 compute at once
+        (Slots(16, "1 worker x 16 threads", 1, "threads"), 2, 1, "GIL"),  # threads share one GIL
+        (Slots(None, "1 event loop", 1), 2, 1, "GIL"),  # the loop runs one coroutine at a time
+        (Slots(None, "2 workers", 2), 2, 2, "GIL"),
+        (Slots(None, "2 workers", 2), 1, 1, "CPUs"),
+    ],
+)
+def test_computing_requests_are_one_per_process_and_no_more_than_the_cpus(
+    slots: Slots, cpus: int, count: int, binding: str
+) -> None:
+    computing = slots.computing(cpus)
+    assert (computing.count, computing.binding, computing.processes) == (count, binding, slots.processes)
+    assert computing.bound_rps(users=50, seconds=0.01) == pytest.approx(count / 0.01)

@@ -4,7 +4,9 @@ A WSGI app is one synchronous callable: the server calls it with the request
 (`environ`) and a `start_response` function, and it returns the body as an
 iterable of bytes. The worker that called it is busy until it returns.
 
-Run with:  cd wsgi && gunicorn -w 4 app:app      (or from the root: gunicorn wsgi.app:app)
+Run with:  gunicorn wsgi.app:app   (from the repository root, where gunicorn reads gunicorn.conf.py)
+From inside wsgi/, `gunicorn app:app` finds no gunicorn.conf.py: gunicorn's own
+defaults apply (one worker, no access log) unless you add `-c ../gunicorn.conf.py`.
 Test with: curl -i http://127.0.0.1:8000/
 """
 

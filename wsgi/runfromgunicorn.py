@@ -5,7 +5,7 @@ the same gunicorn.conf.py, then GUNICORN_CMD_ARGS, with gunicorn's own loaders,
 as `gunicorn` on the command line does, so both ways run with one set of
 settings; gunicorn then imports `app:app` as usual.
 
-Run with:  cd wsgi && python runfromgunicorn.py     (or: python wsgi/runfromgunicorn.py)
+Run with:  python wsgi/runfromgunicorn.py   (from the repository root, where gunicorn reads gunicorn.conf.py)
 Test with: curl -i http://127.0.0.1:8000/
 """
 

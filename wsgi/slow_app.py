@@ -4,7 +4,7 @@
 serve nobody else. So N requests need N workers (or threads) to overlap;
 `gunicorn -w 4` serves 8 concurrent requests in two sleeps, 10 in three.
 
-Run with:  cd wsgi && gunicorn -w 4 slow_app:app   (or: gunicorn -w 4 wsgi.slow_app:app)
+Run with:  gunicorn -w 4 wsgi.slow_app:app   (from the repository root, where gunicorn reads gunicorn.conf.py)
 Test with: time (seq 8 | xargs -P8 -I{} curl -s http://127.0.0.1:8000/)   (watch: 2 s, two rounds)
 The sleep lasts SLOW_SECONDS seconds (default 1).
 """

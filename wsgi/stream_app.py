@@ -5,7 +5,7 @@ generator is exhausted. A stream of LINES lines, one every SLOW_SECONDS, holds
 it for the whole time, so `gunicorn -w 4` holds exactly 4 streams at once and
 the fifth client waits.
 
-Run with:  cd wsgi && gunicorn -w 4 stream_app:app     (or: gunicorn -w 4 wsgi.stream_app:app)
+Run with:  gunicorn -w 4 wsgi.stream_app:app  (from the root, where gunicorn reads gunicorn.conf.py)
 Test with: curl -N http://127.0.0.1:8000/
 """
 
