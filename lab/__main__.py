@@ -15,10 +15,11 @@ from pathlib import Path
 
 from lab import cli, faults, stacks
 from lab.errors import LabError
+from lab.measure import tree_cpu_seconds
 from lab.probe import burst
 from lab.report import aligned
 from lab.servers import HOST, ROOT, check_port_free, locust_targets, running, slow_seconds
-from lab.theory import compute_seconds, usable_cpus
+from lab.theory import usable_cpus
 from lab.waits import POOL_SETTING, waited_on
 
 
@@ -123,16 +124,24 @@ def time_burst(args: argparse.Namespace) -> int:
         slots = stack.slots(target)
         if args.kind == "cpu":  # threads and coroutines overlap waits, not computing
             slots = slots.computing(usable_cpus())
-            seconds = compute_seconds(target)[1]
         logs = Path(tempfile.mkdtemp(prefix="lab-burst-"))
         with waited_on(args.kind, seconds, logs) as env, running([stack], target, logs, env) as (server,):
+            before = tree_cpu_seconds(server.process.pid)
             result = burst(server.host, server.port, target.path, n)
+            after = tree_cpu_seconds(server.process.pid)
+        if args.kind == "cpu":
+            # What each request cost the server, measured over the burst itself: this machine's
+            # speed drifts, so a time taken before the burst would not hold for it.
+            used = sum(after.values()) - sum(before.get(pid, 0.0) for pid in after)
+            seconds = used / n
         command = " ".join([*(f"{k}={v}" for k, v in stack.env), stack.server, *stack.options, target.app])
         name = f"{stack.name} ({command}, GET {target.path})"
     rounds = 1 if slots.count is None else math.ceil(n / slots.count)
     statuses = sorted(set(result.statuses))
     cpu = args.kind == "cpu"
-    each, unit = (f"{seconds * 1000:.1f} ms of CPU", "computations") if cpu else (f"{seconds:g} s", "sleeps")
+    each, unit = (
+        (f"{seconds * 1000:.1f} ms of server CPU", "computations") if cpu else (f"{seconds:g} s", "sleeps")
+    )
     print(
         f"{name}: {n} requests of {each} took {result.wall:.2f} s "
         f"= {result.wall / seconds:.2f} {unit}; theory {rounds} ({slots.why})"
