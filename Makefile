@@ -4,7 +4,11 @@ VENV := .venv
 BIN := $(VENV)/bin
 STACK ?= uvicorn
 
-.PHONY: demo test check serve dev lock clean
+.PHONY: install demo test check serve dev lock clean
+
+# The tools, pinned with hashes, in .venv; then `. .venv/bin/activate` puts them on PATH.
+install: $(VENV)/.installed
+	@echo "installed in $(VENV); now run: . $(BIN)/activate"
 
 # The side-by-side load comparison with its defaults.
 demo: $(VENV)/.installed

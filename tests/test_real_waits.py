@@ -207,20 +207,3 @@ def test_bad_pool_input_is_one_line(args: list[str], code: int, message: str) ->
     assert done.returncode == code
     assert message in done.stderr
     assert len(done.stderr.strip().splitlines()) == 1
-
-
-@pytest.mark.parametrize(
-    ("stack", "pool", "sleeps"),
-    [("gunicorn-gthread", "4", 4), ("gunicorn-gthread", "16", 1), ("uvicorn", "4", 4)],
-)
-def test_the_pool_lesson_holds(stack: str, pool: str, sleeps: int) -> None:
-    """README, "Lesson: the pool is a slot too": the command and its Try variations, as written."""
-    done = subprocess.run(
-        [sys.executable, "-m", "lab", "burst", stack, "--kind", "db", "--pool", pool, "-n", "16",
-         "--slow-seconds", "0.5"],
-        cwd=ROOT, capture_output=True, text=True, timeout=120, check=False,
-    )  # fmt: skip
-    assert done.returncode == 0, done.stderr
-    assert f"theory {sleeps} (" in done.stdout
-    took = float(done.stdout.split("= ")[1].split(" sleeps")[0])
-    assert sleeps * 0.95 <= took < sleeps + 1, done.stdout
