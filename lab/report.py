@@ -123,12 +123,23 @@ def markdown_table(rows: Sequence[Sequence[str]]) -> list[str]:
     ]
 
 
+# The table's words, said once under it (docs/glossary.md has them at more length).
+LEGEND = (
+    "slots: requests the stack serves at once, read from its command; limit: what binds them "
+    "(workers, threads, a pool, the GIL or the CPUs; users when the stack could take more); "
+    "bound: Little's law, slots in flight / time per request; eff.: measured / bound; "
+    "capacity (hello): the server's cores / its CPU per request; util.: the share of them it used; "
+    "CPU us/req: server CPU per request; waiting: requests still open when the run stopped."
+)
+
+
 def text_table(results: list[Result]) -> str:
-    return "\n".join([aligned(table(results)), "", *[f"{r.stack}: {r.explanation}" for r in results]])
+    rows = [aligned(table(results)), LEGEND, ""]
+    return "\n".join([*rows, *[f"{r.stack}: {r.explanation}" for r in results]])
 
 
 def markdown(results: list[Result], title: str, notes: list[str]) -> str:
-    lines = [f"# {title}", "", *markdown_table(table(results))]
+    lines = [f"# {title}", "", *markdown_table(table(results)), "", LEGEND]
     lines += ["", *[f"- **{r.stack}**: {r.explanation}" for r in results]]
     if notes:
         lines += ["", *[f"> {note}" for note in notes]]
