@@ -26,6 +26,7 @@ import anyio.to_thread
 import psycopg
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
+from fastapi_offline import FastAPIOffline
 from psycopg_pool import AsyncConnectionPool, ConnectionPool, PoolTimeout
 
 SLOW_SECONDS = float(os.environ.get("SLOW_SECONDS", "1"))
@@ -52,7 +53,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     sync_pool.close()
 
 
-app = FastAPI(title="WSGI vs ASGI lab: a real database", lifespan=lifespan)
+app = FastAPIOffline(title="WSGI vs ASGI lab: a real database", lifespan=lifespan)
 
 
 @app.exception_handler(PoolTimeout)

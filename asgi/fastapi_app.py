@@ -9,6 +9,8 @@
 
 Run with:  uvicorn asgi.fastapi_app:app   (from the repository root)
 Test with: curl http://127.0.0.1:8000/slow        (docs at http://127.0.0.1:8000/docs)
+FastAPIOffline is FastAPI with /docs and /redoc served from the package's own
+copy of Swagger UI and ReDoc: plain FastAPI loads them from a CDN, blank offline.
 The slow routes sleep SLOW_SECONDS seconds (default 1).
 """
 
@@ -22,6 +24,7 @@ from contextlib import asynccontextmanager
 
 import anyio.to_thread
 from fastapi import FastAPI, WebSocket, WebSocketDisconnect
+from fastapi_offline import FastAPIOffline
 
 SLOW_SECONDS = float(os.environ.get("SLOW_SECONDS", "1"))
 # How many `def` routes run at once per process: the size of anyio's thread pool.
@@ -35,7 +38,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     yield
 
 
-app = FastAPI(title="WSGI vs ASGI lab", lifespan=lifespan)
+app = FastAPIOffline(title="WSGI vs ASGI lab", lifespan=lifespan)
 
 
 @app.get("/")

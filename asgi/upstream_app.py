@@ -21,6 +21,7 @@ from contextlib import asynccontextmanager
 import httpx2
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, PlainTextResponse
+from fastapi_offline import FastAPIOffline
 
 UPSTREAM_URL = os.environ.get("UPSTREAM_URL", "http://127.0.0.1:8003/")
 UPSTREAM_CONNECTIONS = int(os.environ.get("UPSTREAM_CONNECTIONS", "100"))
@@ -38,7 +39,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     # leaving the block closed every connection to the upstream
 
 
-app = FastAPI(title="WSGI vs ASGI lab: an upstream service", lifespan=lifespan)
+app = FastAPIOffline(title="WSGI vs ASGI lab: an upstream service", lifespan=lifespan)
 
 
 @app.exception_handler(httpx2.PoolTimeout)

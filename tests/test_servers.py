@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import signal
 import sys
 from pathlib import Path
@@ -9,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from lab.servers import ROOT, Server, free_port, free_ports, http_get, launch, stop_all
-from lab.stacks import STACKS, Stack
+from lab.stacks import BY_NAME, STACKS, Stack
 from tests.conftest import ServeOne
 
 # gunicorn exits 0 after a graceful stop; uvicorn (>= 0.29) re-raises the signal it
@@ -112,3 +113,17 @@ def test_ports_for_servers_started_together_are_all_different() -> None:
     """Chosen one by one, the kernel may return a port twice; then one server fails to bind."""
     ports = free_ports(64)
     assert len(set(ports)) == 64
+
+
+def test_fastapi_docs_need_no_network(serve: ServeOne) -> None:
+    """/docs and /redoc load their scripts from the server itself, so they work with no internet."""
+    with serve(BY_NAME["fastapi-def"], "hello") as (server,):
+        pages = [http_get(server.host, server.port, path) for path in ("/docs", "/redoc")]
+        html = b"".join(body for _, body in pages)
+        assets = set(re.findall(rb'(?:src|href)="(/static-offline-docs/[^"]+)"', html))
+        served = [http_get(server.host, server.port, asset.decode()) for asset in assets]
+    assert [status for status, _ in pages] == [200, 200]
+    assert b"cdn" not in html.lower()
+    wanted = {b"swagger-ui-bundle.js", b"swagger-ui.css", b"redoc.standalone.js"}
+    assert {asset.rsplit(b"/", 1)[1] for asset in assets} >= wanted
+    assert all(status == 200 and len(body) > 1000 for status, body in served)
