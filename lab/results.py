@@ -71,7 +71,7 @@ def row(
             f" server used {utilisation:.0%} of them"
         )
         if stack.interface == "WSGI" and slots.count and slots.count > slots.processes:
-            # Measured (README, "When locust is the bottleneck"): one gthread process did 5,500 rps
+            # Measured (docs/comparison.md, hello scenario): one gthread process did 5,500 rps
             # with its threads on one core and 2,200 with them spread over two.
             result.capacity_basis += (
                 "; threads of one process share its GIL, and spread over more cores they cost more"

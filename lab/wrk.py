@@ -5,7 +5,7 @@ wrk is a load generator written in C (`apt-get install wrk`). With one thread
 locust process does; the server's own CPU over the same run gives its CPU per
 request, the figure compare.py's hello scenario turns into capacity_rps.
 `--pin` puts each server on one CPU and wrk on another: one process's threads on one
-core, which is how a threaded worker (gthread) does best (see the README).
+core, which is how a threaded worker (gthread) does best (see docs/comparison.md).
 Loopback only; each run lasts --duration seconds.
 """
 

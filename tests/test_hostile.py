@@ -22,7 +22,7 @@ def test_every_stack_survives_the_corpus(tmp_path: Path) -> None:
         # A known deviation that no longer happens must leave the case file: the list stays true.
         expected = {case.name for case in cases if report.stack in case.deviates}
         assert set(report.deviations) == expected, report.stack
-    assert differences(reports, cases).count("\n") >= 2  # the stacks differ: the README's table
+    assert differences(reports, cases).count("\n") >= 2  # the stacks differ: docs/hostile.md's table
 
 
 def test_a_second_answer_behind_ambiguous_framing_is_a_violation() -> None:
