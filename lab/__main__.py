@@ -17,6 +17,7 @@ from lab import cli, faults, stacks
 from lab.errors import LabError
 from lab.measure import tree_cpu_seconds
 from lab.probe import burst
+from lab.proxy import PROXIES
 from lab.report import aligned
 from lab.servers import HOST, ROOT, check_port_free, locust_targets, running, slow_seconds
 from lab.theory import usable_cpus
@@ -178,7 +179,14 @@ def fault(args: argparse.Namespace) -> int:
         raise LabError(f"{stack.name}: the worker timeout is gunicorn's; uvicorn has none")
     if args.fault == "kill-worker" and not stack.supervised:
         raise LabError(f"{stack.name} is a single process: nothing supervises it, killing it ends it")
-    result = faults.FAULTS[args.fault](stack, Path(tempfile.mkdtemp(prefix="lab-fault-")))
+    log_dir = Path(tempfile.mkdtemp(prefix="lab-fault-"))
+    if args.proxy and args.fault != "slowloris":
+        raise LabError("--proxy goes with the slowloris fault: the one a proxy in front changes")
+    result = (
+        faults.slowloris(stack, log_dir, proxy=args.proxy)
+        if args.fault == "slowloris"
+        else faults.FAULTS[args.fault](stack, log_dir)
+    )
     print(f"{stack.name}: {result.describe()}")
     return 0 if result.ok else 1
 
@@ -235,6 +243,11 @@ def main() -> int:
     )
     p.add_argument("fault", choices=faults.FAULTS)
     p.add_argument("stack", help="a stack name")
+    p.add_argument(
+        "--proxy",
+        choices=PROXIES,
+        help="slowloris: send it through this proxy (Debian's nginx), started in front",
+    )
     p.set_defaults(func=fault)
 
     args = parser.parse_args()

@@ -19,6 +19,7 @@ from typing import Protocol
 import psutil
 
 from lab.errors import LabError
+from lab.proxy import fronted
 from lab.servers import StackServer, free_port, http_get, running, start, stop_all
 from lab.stacks import Stack
 
@@ -46,9 +47,13 @@ class Shutdown:
 
 
 def try_new_connection(server: StackServer, timeout: float = SLOW + 3) -> str:
-    """One GET on a new connection: its status, or how the connection failed."""
+    """One GET of the server's own path on a new connection: its status, or how the connection failed."""
+    return get_status(server.host, server.port, server.path, timeout)
+
+
+def get_status(host: str, port: int, path: str, timeout: float) -> str:
     try:
-        status, _ = http_get(server.host, server.port, server.path, timeout=timeout)
+        status, _ = http_get(host, port, path, timeout=timeout)
     except ConnectionRefusedError:
         return "refused"
     except (ConnectionResetError, http.client.RemoteDisconnected, BrokenPipeError):
@@ -217,6 +222,7 @@ class Slowloris:
     idle_connections: int
     served_meanwhile: bool  # a normal request got its answer while they were held open
     served_after: bool  # and after they were closed
+    proxy: str | None = None  # what stood in front of the server, if anything
 
     @property
     def ok(self) -> bool:
@@ -224,28 +230,34 @@ class Slowloris:
 
     def describe(self) -> str:
         return (
-            f"with {self.idle_connections} half-sent requests held open, a normal request"
+            (f"through {self.proxy}: " if self.proxy else "")
+            + f"with {self.idle_connections} half-sent requests held open, a normal request"
             f" {'was' if self.served_meanwhile else 'was NOT'} served within 3 s;"
             f" after they closed it {'was' if self.served_after else 'was NOT'}"
         )
 
 
-def slowloris(stack: Stack, log_dir: Path, connections: int = 4, patience: float = 3.0) -> Slowloris:
-    """Hold `connections` requests open half-sent, then try a normal request beside them."""
-    with running([stack], "hello", log_dir) as (server,):
+def slowloris(
+    stack: Stack, log_dir: Path, connections: int = 4, patience: float = 3.0, proxy: str | None = None
+) -> Slowloris:
+    """Hold `connections` requests open half-sent, then try a normal request beside them.
+
+    With a proxy the requests go to it, and the server sees only what the proxy passes on.
+    """
+    with running([stack], "hello", log_dir) as servers, fronted(proxy, servers, log_dir) as (entry,):
         held = []
         try:
             for _ in range(connections):
-                sock = socket.create_connection((server.host, server.port), timeout=5)
+                sock = socket.create_connection((entry.host, entry.port), timeout=5)
                 sock.sendall(b"GET / HTTP/1.1\r\nHost: lab\r\n")  # ...and the blank line never comes
                 held.append(sock)
-            wait_read(server.port, connections)  # every half-request taken in by the server
-            meanwhile = try_new_connection(server, patience) == "200"
+            wait_read(entry.port, connections)  # every half-request taken in by whoever listens there
+            meanwhile = get_status(entry.host, entry.port, "/", patience) == "200"
         finally:
             for sock in held:
                 sock.close()
-        after = try_new_connection(server, 10) == "200"
-    return Slowloris(connections, meanwhile, after)
+        after = get_status(entry.host, entry.port, "/", 10) == "200"
+    return Slowloris(connections, meanwhile, after, proxy)
 
 
 class FaultResult(Protocol):

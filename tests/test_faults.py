@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import signal
+import sys
 from pathlib import Path
 
 import pytest
 
+from lab import proxy
+from lab.errors import LabError
 from lab.faults import graceful_shutdown, kill_a_worker, request_past_timeout, slowloris
 from lab.stacks import BY_NAME, STACKS, Stack
 
@@ -53,3 +56,19 @@ def test_slowloris_starves_only_gunicorn_sync(stack: Stack, tmp_path: Path) -> N
     result = slowloris(stack, tmp_path, connections=4, patience=3.0)
     assert result.served_meanwhile is (stack.name != "gunicorn-sync"), result
     assert result.served_after, result
+
+
+def test_nginx_in_front_holds_the_half_sent_requests_so_sync_keeps_serving(tmp_path: Path) -> None:
+    """The same 4 half-sent requests through nginx: it buffers them, and no worker is held."""
+    result = slowloris(BY_NAME["gunicorn-sync"], tmp_path, connections=4, patience=3.0, proxy="nginx")
+    assert result.served_meanwhile and result.served_after, result
+    assert result.describe().startswith("through nginx: ")
+
+
+def test_a_missing_proxy_is_one_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PATH", str(Path(sys.executable).parent))
+    monkeypatch.setattr(proxy, "SBIN", "")
+    with pytest.raises(
+        LabError, match=r"^--proxy nginx: nginx is not installed \(Debian: apt-get install nginx\)$"
+    ):
+        proxy.nginx_binary()

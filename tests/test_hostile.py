@@ -8,7 +8,7 @@ from pathlib import Path
 
 from lab.hostile.engine import Case, Outcome, differences, load_cases, run, violation
 from lab.servers import ROOT
-from lab.stacks import STACKS
+from lab.stacks import BY_NAME, STACKS
 
 
 def test_every_stack_survives_the_corpus(tmp_path: Path) -> None:
@@ -43,3 +43,17 @@ def test_unknown_case_or_stack_is_one_line() -> None:
         assert result.returncode == 1
         assert message in result.stderr
         assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_nginx_in_front_keeps_the_host_musts_and_answers_for_the_chain(tmp_path: Path) -> None:
+    """Two Host MUSTs no stack keeps alone are kept through nginx; its own deviations are listed."""
+    cases = load_cases()
+    chosen = (BY_NAME["gunicorn-sync"], BY_NAME["uvicorn"])
+    reports = run(chosen, cases, tmp_path, proxy="nginx")
+    for report in reports:
+        assert report.stack.endswith(" via nginx")
+        assert report.violations == {}, report.stack
+        assert set(report.deviations) == {case.name for case in cases if "nginx" in case.deviates}
+        for host_case in ("host-missing-http11", "host-duplicated"):
+            assert report.outcomes[host_case].statuses[:1] == (400,), (report.stack, host_case)
+        assert report.lost_workers == 0 and report.healthy_after

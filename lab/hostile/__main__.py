@@ -8,17 +8,23 @@ from pathlib import Path
 
 from lab import cli, stacks
 from lab.hostile.engine import differences, load_cases, run
+from lab.proxy import PROXIES
 
 
 def main() -> int:
     parser = cli.Parser(prog="python -m lab.hostile", description=__doc__)
     parser.add_argument("--stacks", help="comma-separated stack names (default: every stack)")
     parser.add_argument("--cases", help="comma-separated case names (default: every case in lab/hostile/)")
+    parser.add_argument(
+        "--proxy",
+        choices=PROXIES,
+        help="send every case through this proxy (Debian's nginx), started in front",
+    )
     args: argparse.Namespace = parser.parse_args()
     everything = stacks.Scenario("hostile", "slow", stacks.STACKS, False, "")
     chosen = stacks.choose(args.stacks, everything)
     cases = load_cases(args.cases.split(",") if args.cases else None)
-    reports = run(chosen, cases, Path(tempfile.mkdtemp(prefix="lab-hostile-")))
+    reports = run(chosen, cases, Path(tempfile.mkdtemp(prefix="lab-hostile-")), args.proxy)
     print(differences(reports, cases))
     bad = 0
     for report in reports:

@@ -13,6 +13,7 @@ from pathlib import Path
 import psutil
 
 from lab.errors import LabError
+from lab.proxy import Endpoint, fronted
 from lab.servers import StackServer, http_get, running
 from lab.stacks import Stack
 
@@ -111,29 +112,34 @@ def workers(server: StackServer) -> set[int]:
     return {child.pid for child in psutil.Process(server.process.pid).children(recursive=True)}
 
 
-def attack(server: StackServer, cases: list[Case]) -> StackReport:
-    report = StackReport(server.stack.name)
+def attack(server: StackServer, cases: list[Case], entry: Endpoint, proxy: str | None = None) -> StackReport:
+    """Every case sent to `entry`: the server itself, or the proxy in front of it."""
+    report = StackReport(server.stack.name + (f" via {proxy}" if proxy else ""))
     before = workers(server)
     for case in cases:
-        outcome = send(server.host, server.port, case.raw)
+        outcome = send(entry.host, entry.port, case.raw)
         report.outcomes[case.name] = outcome
         if problem := violation(case, outcome):
-            known = server.stack.name in case.deviates
+            known = (proxy or server.stack.name) in case.deviates  # a proxy in front answers for itself
             (report.deviations if known else report.violations)[case.name] = problem
-    report.healthy_after = http_get(server.host, server.port, "/", timeout=10)[0] == 200
+    report.healthy_after = http_get(entry.host, entry.port, "/", timeout=10)[0] == 200
     report.lost_workers = len(before - workers(server))  # a worker that crashed was replaced by a new pid
     if server.process.poll() is not None:
         report.lost_workers += 1
     return report
 
 
-def run(chosen: tuple[Stack, ...], cases: list[Case], log_dir: Path) -> list[StackReport]:
+def run(
+    chosen: tuple[Stack, ...], cases: list[Case], log_dir: Path, proxy: str | None = None
+) -> list[StackReport]:
     # Slow apps with a short sleep: every stack of the matrix, the pitfalls included, answers fast.
     with (
         running(chosen, "slow", log_dir, env={"SLOW_SECONDS": "0.05"}) as servers,
+        fronted(proxy, servers, log_dir) as entries,
         ThreadPoolExecutor() as pool,
     ):
-        return list(pool.map(lambda server: attack(server, cases), servers))
+        pairs = zip(servers, entries, strict=True)
+        return list(pool.map(lambda pair: attack(pair[0], cases, pair[1], proxy), pairs))
 
 
 def differences(reports: list[StackReport], cases: list[Case]) -> str:

@@ -1,0 +1,129 @@
+"""nginx in front of the lab's servers: one nginx, one free port per server, a config written for the run.
+
+A buffering reverse proxy reads each request whole before it passes it on, and
+rejects what HTTP forbids on its own: half-sent requests (slowloris) wait in
+nginx, not in a sync worker, and a request without Host or with two never
+reaches the app. Debian's `nginx` package; started by the lab like the servers.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+from lab.errors import LabError
+from lab.servers import HOST, Server, free_ports, popen, stop_all
+
+PROXIES = ("nginx",)  # what --proxy accepts
+
+# Keep-alive to the servers, as a production proxy does: without it every request
+# would open a new connection to the app, a cost no real deployment pays.
+LOCATION = """
+        location / {{
+            proxy_pass http://{name};
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+            proxy_set_header Host $host;
+            proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
+            proxy_set_header X-Forwarded-Proto $scheme;
+            proxy_read_timeout 600s;
+        }}"""
+
+
+class Endpoint(Protocol):
+    """Where to send requests: a server itself, or the proxy in front of it."""
+
+    @property
+    def host(self) -> str: ...
+
+    @property
+    def port(self) -> int: ...
+
+
+@dataclass(frozen=True)
+class Front:
+    """Where a server is reached through the proxy."""
+
+    backend: Server
+    port: int
+    host: str = HOST
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+
+def config(fronts: Sequence[Front], prefix: Path) -> str:
+    """One nginx.conf: a server block per backend, every file nginx writes kept under `prefix`."""
+    blocks = []
+    for i, front in enumerate(fronts):
+        blocks.append(
+            f"    upstream backend{i} {{ server {front.backend.host}:{front.backend.port}; keepalive 64; }}\n"
+            f"    server {{\n        listen {front.host}:{front.port};"
+            + LOCATION.format(name=f"backend{i}")
+            + "\n    }"
+        )
+    temp = "\n".join(
+        f"    {kind}_temp_path {prefix / kind};"
+        for kind in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi")
+    )
+    return f"""# Written by lab/proxy.py for one run.
+worker_processes 1;
+pid {prefix / "nginx.pid"};
+events {{ worker_connections 8192; }}
+http {{
+    access_log off;
+{temp}
+{chr(10).join(blocks)}
+}}
+"""
+
+
+SBIN = "/usr/sbin:/usr/local/sbin"  # where Debian puts nginx, off a normal user's PATH
+
+
+def nginx_binary() -> str:
+    found = shutil.which("nginx") or shutil.which("nginx", path=SBIN)
+    if found is None:
+        raise LabError("--proxy nginx: nginx is not installed (Debian: apt-get install nginx)")
+    return found
+
+
+@contextmanager
+def nginx(backends: Sequence[Server], log_dir: Path) -> Iterator[list[Front]]:
+    """nginx in front of every backend, each on a free port of its own, until the block ends."""
+    binary = nginx_binary()
+    prefix = log_dir / "nginx"
+    prefix.mkdir(parents=True, exist_ok=True)
+    fronts = [Front(server, port) for server, port in zip(backends, free_ports(len(backends)), strict=True)]
+    conf = prefix / "nginx.conf"
+    conf.write_text(config(fronts, prefix))
+    error_log = prefix / "error.log"
+    argv = [binary, "-p", str(prefix), "-c", str(conf), "-e", str(error_log), "-g", "daemon off;"]
+    checked = subprocess.run([*argv, "-t"], capture_output=True, text=True, check=False)
+    if checked.returncode != 0:
+        raise LabError(f"nginx refused its config {conf}: {checked.stderr.strip().splitlines()[-1]}")
+    server = Server("nginx", "/", fronts[0].port, popen(argv, prefix / "nginx.log", None, prefix), error_log)
+    try:
+        for front in fronts:
+            Server("nginx", "/", front.port, server.process, error_log).wait_listening()
+        yield fronts
+    finally:
+        stop_all([server])
+
+
+@contextmanager
+def fronted(proxy: str | None, servers: Sequence[Server], log_dir: Path) -> Iterator[Sequence[Endpoint]]:
+    """The servers themselves with no proxy, else the proxy's port in front of each."""
+    if proxy is None:
+        yield servers
+        return
+    if proxy not in PROXIES:
+        raise LabError(f"unknown proxy {proxy!r}; choose from: {', '.join(PROXIES)}")
+    with nginx(servers, log_dir) as fronts:
+        yield fronts
