@@ -63,7 +63,7 @@ def choose_duration(
     wait = time_in_system(slots[name], users, service)
     why = (
         f"{users} users share {plural(slots[name].count or 0, 'slot')} of {service:g} s,"
-        f" so each request waits {wait:g} s"
+        f" so each request spends {wait:g} s in the server"
         if wait > service
         else f"each request takes {service:g} s"
         if service

@@ -6,9 +6,10 @@ uvicorn) keeps running on a free port, as it would in a second terminal, until t
 server command replaces it (the student's Ctrl-C) or the lesson ends. Its ```text blocks
 are what the student should see: each line must appear among the lines printed since the
 previous check (commands and servers alike), every number within the tolerance the
-paragraph above the block states ("within 20%"). `...` stands for any text, a lone `*`
-for any one word (a column whose value does not matter). So a command that breaks, or a
-number that drifts, fails here.
+paragraph above the block states ("within 20%") when it is marked `~` (measured), exactly
+when it is not (a count, a theory). `...` stands for any text, a lone `*` for any one word
+(a column whose value does not matter). So a command that breaks, or a number that
+drifts, fails here.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from lab.servers import ROOT, Server, free_port, launch, stop_all
 LESSONS = sorted((ROOT / "docs" / "lessons").glob("[0-9][0-9]-*.md"))
 SECTIONS = ["## Predict", "## Run", "## Check", "## Why", "## Try"]
 SERVER = re.compile(r"^(\w+=\S+ +)*(gunicorn|uvicorn)\b")
-NUMBER = re.compile(r"-?\d[\d,]*(?:\.\d+)?")
+NUMBER = re.compile(r"~?-?\d[\d,]*(?:\.\d+)?")  # ~: measured, held to the tolerance; else exact
 
 
 @dataclass
@@ -51,7 +52,10 @@ def number(text: str) -> float:
 
 
 def close(got: str, want: str, tolerance: float) -> bool:
-    # Beside the stated tolerance, the rounding of the number as written (1.0 means 0.95 to 1.05).
+    """A measured number (~) within the tolerance and its rounding (~1.0: 0.95 to 1.05); others exact."""
+    if not want.startswith("~"):
+        return number(got) == number(want)
+    want = want[1:]
     decimals = len(want.partition(".")[2])
     slack = tolerance * abs(number(want)) + 0.5 * 10.0**-decimals
     return abs(number(got) - number(want)) <= slack
@@ -60,13 +64,13 @@ def close(got: str, want: str, tolerance: float) -> bool:
 def line_pattern(line: str) -> tuple[re.Pattern[str], list[str]]:
     """A regex for an expected line: its words exact, its numbers captured, `...` any text, `*` any word."""
     parts, wanted = [], []
-    for piece in re.split(r"(\.\.\.|(?<!\S)\*(?!\S)|-?\d[\d,]*(?:\.\d+)?)", " ".join(line.split())):
+    for piece in re.split(r"(\.\.\.|(?<!\S)\*(?!\S)|~?-?\d[\d,]*(?:\.\d+)?)", " ".join(line.split())):
         if piece == "...":
             parts.append(".*?")
         elif piece == "*":
             parts.append(r"\S+")
         elif NUMBER.fullmatch(piece):
-            parts.append(r"(-?\d[\d,]*(?:\.\d+)?)")
+            parts.append(r"(-?\d[\d,]*(?:\.\d+)?)")  # the output's number, without the ~
             wanted.append(piece)
         else:
             parts.append(r"\s+".join(re.escape(word) for word in piece.split(" ")))
@@ -93,13 +97,14 @@ def unmatched(expected: str, output: str, tolerance: float) -> list[str]:
 def test_the_matcher_holds_numbers_to_their_tolerance() -> None:
     took = "8 requests of 0.5 s took 1.04 s = 2.08 sleeps; theory 2 (4 workers)"
     output = "\n".join(["real\t0m2.071s", "user\t0m0.120s", took])
-    assert unmatched("real 0m2.0s", output, 0.1) == []
-    assert unmatched("real 0m1.5s", output, 0.1) == ["real 0m1.5s"]
-    assert unmatched("... took 1.0 s ...; theory 2 (4 workers)", output, 0.1) == []
-    assert unmatched("... took 1.0 s ...; theory 3 (4 workers)", output, 0.1) != []
-    assert unmatched("real 0m2.0s\nreal 0m2.0s", output, 0.1) == ["real 0m2.0s"]  # one line, one match
-    assert unmatched("1,200 rps", "1,180 rps", 0.05) == []
-    assert unmatched("a 20 * * 60,004 *", "a 21.5 0.2 0.29 60,004 0.8", 0.1) == []  # `*`: one column each
+    assert unmatched("real 0m~2.0s", output, 0.1) == []
+    assert unmatched("real 0m~1.5s", output, 0.1) == ["real 0m~1.5s"]
+    assert unmatched("... took ~1.0 s ...; theory 2 (4 workers)", output, 0.1) == []
+    assert unmatched("... took ~1.0 s ...; theory 3 (4 workers)", output, 0.1) != []  # a theory is exact
+    assert unmatched("... took 1.0 s ...; theory 2 (4 workers)", output, 0.5) != []  # unmarked: exact
+    assert unmatched("real 0m~2.0s\nreal 0m~2.0s", output, 0.1) == ["real 0m~2.0s"]  # one line, one match
+    assert unmatched("~1,200 rps", "1,180 rps", 0.05) == []
+    assert unmatched("a ~20 * * 60,004 *", "a 21.5 0.2 0.29 60,004 0.8", 0.1) == []  # `*`: one column each
 
 
 @pytest.mark.parametrize("lesson", LESSONS, ids=[path.stem for path in LESSONS])
