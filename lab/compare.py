@@ -12,6 +12,7 @@ from pathlib import Path
 from lab import cli, connections, report, stacks
 from lab.environment import environment
 from lab.errors import LabError
+from lab.proxy import PROXIES, nginx_binary
 from lab.report import Result
 from lab.results import censoring_notes, generator_notes
 from lab.runner import Run, run_group
@@ -67,6 +68,10 @@ def parse(argv: Sequence[str] | None = None) -> argparse.Namespace:
         "--threads", type=cli.positive_int,
         help=f"threads per worker, for {' and '.join(stacks.threaded())} (choose them with --stacks)",
     )  # fmt: skip
+    parser.add_argument(
+        "--proxy", choices=PROXIES,
+        help="start this proxy (Debian's nginx) in front of every stack and send the load through it",
+    )  # fmt: skip
     return parser.parse_args(argv)
 
 
@@ -85,6 +90,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         if scenario.kind not in POOL_SETTING:
             raise LabError(f"--pool applies to the db and upstream scenarios, not {scenario.name!r}")
         chosen = tuple(stack.with_env(**{POOL_SETTING[scenario.kind]: str(args.pool)}) for stack in chosen)
+    if args.proxy:
+        if scenario.name == "connections":
+            raise LabError("--proxy: the connections scenario holds connections to the servers themselves")
+        nginx_binary()  # missing: said now, before anything starts
     if scenario.name == "connections":  # no load to generate: connections opened and held
         make_folder(out)
         held = args.users or 1000
@@ -117,6 +126,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         + (f", each request computes {rounds} hashes" if scenario.kind == "cpu" else "")
         + (f", each request waits {seconds:g} s" if service and scenario.kind != "cpu" else "")
         + (f" {WAITS_IN[scenario.kind]}" if scenario.kind in WAITS_IN else "")
+        + (f", through {args.proxy}" if args.proxy else "")
         + f", {args.processes} locust process{'es' if args.processes > 1 else ''}"
     )
     print(f"{title}\nreport: {out}", flush=True)
@@ -127,7 +137,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         with waited_on(scenario.kind, seconds, out / "logs") as env:
             for group in groups:
                 prefix = "locust" if len(groups) == 1 else f"locust-{group[0].name}"
-                run = Run(scenario, users, duration, service, args.processes, out, prefix, env)
+                run = Run(scenario, users, duration, service, args.processes, out, prefix, env, args.proxy)
                 run_group(group, slots, run, results)
     except (LabError, KeyboardInterrupt) as error:
         why = str(error).splitlines()[0] if str(error) else "interrupted"  # not the whole log tail

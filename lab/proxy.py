@@ -8,6 +8,7 @@ reaches the app. Debian's `nginx` package; started by the lab like the servers.
 
 from __future__ import annotations
 
+import dataclasses
 import shutil
 import subprocess
 from collections.abc import Iterator, Sequence
@@ -44,6 +45,9 @@ class Endpoint(Protocol):
     @property
     def port(self) -> int: ...
 
+    @property
+    def url(self) -> str: ...
+
 
 @dataclass(frozen=True)
 class Front:
@@ -51,6 +55,7 @@ class Front:
 
     backend: Server
     port: int
+    pid: int = 0  # the proxy's master process: its tree is the proxy's CPU
     host: str = HOST
 
     @property
@@ -112,7 +117,7 @@ def nginx(backends: Sequence[Server], log_dir: Path) -> Iterator[list[Front]]:
     try:
         for front in fronts:
             Server("nginx", "/", front.port, server.process, error_log).wait_listening()
-        yield fronts
+        yield [dataclasses.replace(front, pid=server.process.pid) for front in fronts]
     finally:
         stop_all([server])
 

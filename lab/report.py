@@ -43,6 +43,8 @@ class Result:
     locust_cpu_peak: float  # the busiest locust process, in cores (1.0 = saturated)
     window_s: float
     explanation: str
+    proxy: str | None = None  # what stood in front of the server (--proxy), if anything
+    proxy_cpu_us_per_request: float = float("nan")  # its CPU over the interval / requests through it
 
 
 def write_json(path: Path, results: Sequence[Any], environment: dict[str, Any]) -> None:

@@ -16,10 +16,17 @@ if TYPE_CHECKING:
 SATURATED = 0.9  # a locust process above 90% of a core can't send faster: it is the bottleneck
 
 
+PROXY = "proxy"  # the CpuSampler's label for the proxy in front (--proxy)
+
+
 def row(
-    stack: Stack, slots: Slots, requests: list[Request], window: Window | None, run: Run, sampler: CpuSampler
-) -> Result:
-    """One stack's numbers over its steady-state window, beside its bound."""
+    stack: Stack, slots: Slots, requests: list[Request], window: Window | None, run: Run, sampler: CpuSampler,
+    everyone: list[Request] | None = None,
+) -> Result:  # fmt: skip
+    """One stack's numbers over its steady-state window, beside its bound.
+
+    `everyone`: the requests of every stack in the run, all through the one proxy, if any.
+    """
     nan = float("nan")
     if window is None or window.seconds <= 0:  # stopped before its steady state: nothing to report
         now = time.time()
@@ -29,7 +36,7 @@ def row(
     cores = min(slots.processes, usable)
     # CPU and requests over the same interval: the samples that fall inside the window.
     interval = sampler.interval(window.begin, window.finish)
-    cpu_per_request = server_cores = locust_peak = nan
+    cpu_per_request = server_cores = locust_peak = proxy_cpu = nan
     if interval is not None:
         cpu = sampler.seconds(stack.name, interval)
         done = sum(1 for r in requests if r.ok and interval.begin <= r.end <= interval.finish)
@@ -37,6 +44,13 @@ def row(
         cpu_per_request = cpu / done if done and cpu >= CPU_RESOLUTION else nan
         server_cores = cpu / interval.seconds
         locust_peak = sampler.busiest_process("locust", interval)
+        if run.proxy:
+            # One proxy serves every stack of the run: its CPU shared over all their requests.
+            through = sum(
+                1 for r in everyone or requests if r.ok and interval.begin <= r.end <= interval.finish
+            )
+            used = sampler.seconds(PROXY, interval)
+            proxy_cpu = used / through if through and used >= CPU_RESOLUTION else nan
     hello = run.scenario.kind == "hello"
     bound = nan if hello else slots.bound_rps(run.users, run.service)
     if run.scenario.kind == "cpu":
@@ -63,6 +77,7 @@ def row(
         server_cpu_us_per_request=round(cpu_per_request * 1e6, 1), capacity_rps=round(capacity, 1),
         capacity_basis="", utilisation=round(utilisation, 3), server_cpu_cores=round(server_cores, 3),
         locust_cpu_peak=round(locust_peak, 3), window_s=round(window.seconds, 2), explanation="",
+        proxy=run.proxy, proxy_cpu_us_per_request=round(proxy_cpu * 1e6, 1),
     )  # fmt: skip
     if hello and capacity == capacity:
         result.capacity_basis = (
@@ -101,6 +116,13 @@ def explain(r: Result, seconds: float) -> str:
         why += f"; measured {r.measured_rps:g} ({r.efficiency:.0%})."
         if r.scenario == "cpu" and r.locust_cpu_peak == r.locust_cpu_peak:
             why += f" The busiest locust process used {r.locust_cpu_peak:.0%} of a core of the same CPUs."
+    if r.proxy:
+        cost = r.proxy_cpu_us_per_request
+        why += f" Through {r.proxy}: " + (
+            f"{cost:,.0f} us of its CPU per request (over every request it passed on in the window)."
+            if cost == cost
+            else "its CPU in this window was too little for the kernel to count (under 0.1 s)."
+        )
     if r.window_s < shortest_window(seconds):
         why += f" The window lasted only {r.window_s:g} s (the run stopped early): too short to trust."
     if not r.steady:

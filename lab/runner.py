@@ -14,8 +14,9 @@ from pathlib import Path
 
 from lab.errors import LabError
 from lab.measure import CpuSampler, read_requests, settle_seconds, steady_window
+from lab.proxy import Front, fronted
 from lab.report import Result
-from lab.results import row
+from lab.results import PROXY, row
 from lab.servers import ROOT, StackServer, locust_targets, running
 from lab.stacks import Scenario, Slots, Stack
 from lab.theory import time_in_system
@@ -33,6 +34,7 @@ class Run:
     out: Path
     prefix: str
     env: dict[str, str]  # for the servers: where the database or the upstream is
+    proxy: str | None = None  # started in front of every server, and the load sent through it
 
 
 def run_group(group: list[Stack], slots: dict[str, Slots], run: Run, results: list[Result]) -> None:
@@ -49,7 +51,10 @@ def run_group(group: list[Stack], slots: dict[str, Slots], run: Run, results: li
     env = {**run.env, **({"SLOW_SECONDS": str(run.service)} if run.service else {})}
     # Once locust stops the measurement is over: requests still queued inside a server (waiting
     # for a pool's connection) need not drain, so the servers get 2 s, not 10, before SIGKILL.
-    with running(group, scenario.kind, out / "logs", env, grace=2.0) as servers:
+    with (
+        running(group, scenario.kind, out / "logs", env, grace=2.0) as servers,
+        fronted(run.proxy, servers, out / "logs") as entries,
+    ):
         total = users * len(group)
         argv = [
             sys.executable, "-m", "locust", "-f", "locustfile.py,lab/locust_plugin.py", "--headless",
@@ -59,13 +64,16 @@ def run_group(group: list[Stack], slots: dict[str, Slots], run: Run, results: li
             *(["--processes", str(processes)] if processes > 1 else []),
             *[stack.user_class for stack in group],
         ]  # fmt: skip
-        locust_env = {**os.environ, "LOCUST_TARGETS": locust_targets(servers),
-                      "LAB_TIMELINE_DIR": str(timeline)}  # fmt: skip
+        targets = locust_targets(servers, [entry.url for entry in entries])
+        locust_env = {**os.environ, "LOCUST_TARGETS": targets, "LAB_TIMELINE_DIR": str(timeline)}
         with (out / f"{prefix}.log").open("wb") as log:
             locust = subprocess.Popen(
                 argv, cwd=ROOT, env=locust_env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
             )
-        sampler = CpuSampler({s.stack.name: s.process.pid for s in servers} | {"locust": locust.pid})
+        pids = {s.stack.name: s.process.pid for s in servers} | {"locust": locust.pid}
+        if run.proxy:
+            pids[PROXY] = next(entry.pid for entry in entries if isinstance(entry, Front))
+        sampler = CpuSampler(pids)
         failure: LabError | KeyboardInterrupt | None = None
         try:
             watch(locust, servers, sampler, duration, out / f"{prefix}_stats.csv")
@@ -87,7 +95,7 @@ def run_group(group: list[Stack], slots: dict[str, Slots], run: Run, results: li
     for stack in group:
         size = slots[stack.name]
         window = steady_window(everyone, settle_seconds(time_in_system(size, users, run.service)))
-        results.append(row(stack, size, requests.get(stack.name, []), window, run, sampler))
+        results.append(row(stack, size, requests.get(stack.name, []), window, run, sampler, everyone))
     if failure:
         raise failure
 

@@ -182,9 +182,13 @@ class StackServer(Server):
     target: Target
 
 
-def locust_targets(servers: Sequence[StackServer]) -> str:
-    """LOCUST_TARGETS for the locustfiles: each stack's class sent to where it runs, and what it serves."""
-    return json.dumps({server.stack.name: server.url + server.target.path for server in servers})
+def locust_targets(servers: Sequence[StackServer], urls: Sequence[str] | None = None) -> str:
+    """LOCUST_TARGETS for the locustfiles: each stack's class sent to where it runs, and what it serves.
+
+    `urls`: where each server is reached instead of its own port (a proxy in front).
+    """
+    bases = urls or [server.url for server in servers]
+    return json.dumps({s.stack.name: base + s.target.path for s, base in zip(servers, bases, strict=True)})
 
 
 def popen(

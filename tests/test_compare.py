@@ -95,6 +95,8 @@ def test_short_comparison_writes_every_report_and_asgi_beats_sync(tmp_path: Path
         ),
         (["--scenario", "hello", "--duration", "3"], 1, "use --duration 7 or more"),
         (["--scenario", "cpu", "--slow-seconds", "0.5"], 1, "nothing waits in the cpu scenario"),
+        (["--proxy", "apache"], 2, "invalid choice: 'apache'"),
+        (["--scenario", "connections", "--proxy", "nginx"], 1, "--proxy: the connections scenario holds"),
     ],
 )
 def test_bad_input_is_one_line_and_nonzero(args: list[str], code: int, message: str) -> None:
@@ -143,6 +145,20 @@ def test_cpu_rows_are_bound_by_the_gil_and_the_cpu_each_request_costs(tmp_path: 
     assert row["bound_rps"] == pytest.approx(1e6 / row["server_cpu_us_per_request"], rel=0.01)
     assert 0.6 * row["bound_rps"] <= row["measured_rps"] <= 1.05 * row["bound_rps"]
     assert "one GIL each" in row["explanation"]
+
+
+def test_load_through_nginx_keeps_the_bound_and_measures_the_proxy(tmp_path: Path) -> None:
+    out = tmp_path / "report"
+    result = run_compare("--scenario", "hello", "--stacks", "uvicorn", "--users", "10", "--duration", "7",
+                         "--proxy", "nginx", "--out", str(out))  # fmt: skip
+    assert result.returncode == 0, result.stderr + result.stdout
+    assert "through nginx" in result.stdout.splitlines()[0]
+    row = summary(out)["uvicorn"]
+    assert row["proxy"] == "nginx"
+    assert row["measured_rps"] > 100 and row["failures"] == 0
+    assert row["proxy_cpu_us_per_request"] > 0  # nginx's own CPU, over the requests it passed on
+    assert "Through nginx: " in row["explanation"]
+    assert (out / "logs" / "nginx" / "nginx.conf").is_file()  # the config it ran, kept with the report
 
 
 def test_a_short_default_run_is_lengthened_and_says_why() -> None:
