@@ -8,7 +8,8 @@ stand-ins from Debian 13 packages with debootstrap:
 - `localhost/lab-standin-distroless:nonroot`: the same Python 3.13 with every shell,
   apt and dpkg removed and a `nonroot` user 65532, like gcr.io/distroless/python3-debian13.
 
-`python -m lab.images` builds them (cached: run again, nothing happens).
+`python -m lab.images` builds them (cached: run again, nothing happens) and prints the bases the
+Dockerfiles get, real or stand-in; `--help` says so and does nothing else.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ import subprocess
 import tempfile
 from pathlib import Path
 
+from lab import cli
 from lab.errors import LabError
 from lab.servers import ROOT
 
@@ -152,10 +154,14 @@ def healthcheck(cmd: list[str], image: str) -> list[str]:
     return list(test[1:])
 
 
-if __name__ == "__main__":
+def main() -> int:
+    cli.Parser(prog="python -m lab.images", description=__doc__).parse_args()  # --help, and nothing else
     container = tool()
     if container is None:
-        raise SystemExit(
-            "no container tool: install docker, or podman with runc (apt-get install podman runc)"
-        )
+        raise LabError("no container tool: install docker, or podman with runc (apt-get install podman runc)")
     print(bases(container))
+    return 0
+
+
+if __name__ == "__main__":
+    cli.run(main)

@@ -144,3 +144,17 @@ def test_serve_prints_the_locust_to_run_and_ctrl_c_is_a_clean_stop() -> None:
     rest, _ = serve.communicate(timeout=30)
     assert serve.returncode == 0, rest
     assert "stopping every server" in rest
+
+
+def test_images_help_prints_help_and_does_nothing_else(tmp_path: Path) -> None:
+    """No container tool on PATH: were --help to go on and build, it would fail instead of printing help."""
+    env = {**os.environ, "PATH": str(Path(sys.executable).parent)}
+    done = subprocess.run([sys.executable, "-m", "lab.images", "--help"], cwd=ROOT, env=env,
+                          capture_output=True, text=True, timeout=30, check=False)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith("usage: python -m lab.images")
+    assert done.stderr == ""
+    without = subprocess.run([sys.executable, "-m", "lab.images"], cwd=ROOT, env=env,
+                             capture_output=True, text=True, timeout=30, check=False)  # fmt: skip
+    assert without.returncode == 1
+    assert without.stderr.startswith("error: no container tool")
