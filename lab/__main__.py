@@ -62,8 +62,8 @@ def serve(args: argparse.Namespace) -> int:
         if any(server.target.path != stack.slow.path for server, stack in zip(servers, chosen, strict=True)):
             # The classes request the slow apps' paths; here some stacks serve another one.
             locust = f"LOCUST_TARGETS='{locust_targets(servers)}' {locust}"
-        print(f"logs in {log_dir}; now run: {locust} --class-picker  (Ctrl-C stops)", flush=True)
-        try:
+        try:  # before "now run:", so that a Ctrl-C the moment it shows is still a clean stop
+            print(f"logs in {log_dir}; now run: {locust} --class-picker  (Ctrl-C stops)", flush=True)
             while all(server.process.poll() is None for server in servers):
                 time.sleep(0.5)
         except KeyboardInterrupt:  # Ctrl-C is how serve is meant to end: not an error
