@@ -6,10 +6,12 @@ REQUIRE_IMAGES=1 (set by .ci/run) turns that skip into a failure.
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import shutil
 import subprocess
+import tarfile
 import time
 from pathlib import Path
 
@@ -204,3 +206,33 @@ def test_stale_lock_fails_the_build_with_the_tools_own_message(
             bases,
             context,
         )
+
+
+def test_build_context_keeps_subpackages_and_drops_the_rest(container: list[str], tmp_path: Path) -> None:
+    """.dockerignore as the real builder reads it: a nested package goes in, the lab stays out."""
+    context = tmp_path / "context"
+    skip = shutil.ignore_patterns(".venv", ".git", "reports", "test-artifacts", ".*_cache")
+    shutil.copytree(ROOT, context, ignore=skip)
+    (context / "asgi" / "api" / "v1").mkdir(parents=True)
+    (context / "asgi" / "api" / "__init__.py").write_text("")
+    (context / "asgi" / "api" / "v1" / "routes.py").write_text("ROUTES = []\n")
+    (context / "asgi" / "__pycache__").mkdir(exist_ok=True)
+    (context / "asgi" / "__pycache__" / "app.cpython-311.pyc").write_bytes(b"")  # a local run's bytecode
+    (context / "Dockerfile.context").write_text("FROM scratch\nCOPY . /context\n")  # no base to pull
+    image = "localhost/lab-context-probe:test"
+    images.run(container, "build", "-f", str(context / "Dockerfile.context"), "-t", image, str(context))
+    try:
+        made = images.run(container, "create", image, "none").stdout.strip()
+        try:
+            exported = subprocess.run([*container, "export", made], capture_output=True, check=True,
+                                      env=images.env(), timeout=120).stdout  # fmt: skip
+        finally:
+            images.run(container, "rm", made, check=False)
+    finally:
+        images.run(container, "rmi", image, check=False)
+    with tarfile.open(fileobj=io.BytesIO(exported)) as tar:
+        names = set(tar.getnames())
+    assert "context/asgi/api/v1/routes.py" in names and "context/asgi/api/__init__.py" in names
+    assert "context/asgi/app.py" in names and "context/gunicorn.conf.py" in names
+    assert not any(name.startswith(("context/lab/", "context/tests/", "context/docs/")) for name in names)
+    assert not any("__pycache__" in name for name in names)
