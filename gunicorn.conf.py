@@ -53,6 +53,14 @@ graceful_timeout = 25
 # reuses connections, such as a load balancer with its own idle timeout.
 keepalive = 5
 
+# --- Behind a proxy --------------------------------------------------------
+# A proxy in front (nginx, a load balancer) says who the client is and whether
+# it spoke https, in X-Forwarded-For and X-Forwarded-Proto. Anyone can send
+# those headers, so they count only from these addresses: set the proxy's
+# (its container network, say) in FORWARDED_ALLOW_IPS; "*" only where nothing
+# but the proxy can reach the app. Uvicorn's worker reads the same setting.
+forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1,::1")
+
 # --- Server mechanics ------------------------------------------------------
 # Each worker touches a heartbeat file. On a read-only root filesystem /tmp may
 # not be writable, and on disk the touch can stall; /dev/shm is a RAM tmpfs.

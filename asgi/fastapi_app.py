@@ -23,7 +23,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 import anyio.to_thread
-from fastapi import FastAPI, WebSocket, WebSocketDisconnect
+from fastapi import FastAPI, Request, WebSocket, WebSocketDisconnect
 from fastapi_offline import FastAPIOffline
 
 SLOW_SECONDS = float(os.environ.get("SLOW_SECONDS", "1"))
@@ -49,6 +49,12 @@ async def hello() -> dict[str, str]:
 @app.get("/health")
 async def health() -> dict[str, str]:
     return {"status": "ok"}
+
+
+@app.get("/client")
+async def client(request: Request) -> dict[str, str]:
+    # Behind a trusted proxy the server fills both in from X-Forwarded-For and -Proto.
+    return {"client": request.client.host if request.client else "", "scheme": request.url.scheme}
 
 
 @app.get("/slow")

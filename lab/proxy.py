@@ -58,18 +58,25 @@ class Front:
     pid: int = 0  # the proxy's master process: its tree is the proxy's CPU
     host: str = HOST
 
+    tls: bool = False
+
     @property
     def url(self) -> str:
-        return f"http://{self.host}:{self.port}"
+        return f"{'https' if self.tls else 'http'}://{self.host}:{self.port}"
 
 
-def config(fronts: Sequence[Front], prefix: Path) -> str:
+def config(fronts: Sequence[Front], prefix: Path, tls: bool = False) -> str:
     """One nginx.conf: a server block per backend, every file nginx writes kept under `prefix`."""
     blocks = []
+    # TLS ends at the proxy, as in production: the app hears plain HTTP and X-Forwarded-Proto: https.
+    ssl = (
+        f" ssl;\n        ssl_certificate {prefix / 'cert.pem'};"
+        f"\n        ssl_certificate_key {prefix / 'key.pem'}"
+    )
     for i, front in enumerate(fronts):
         blocks.append(
             f"    upstream backend{i} {{ server {front.backend.host}:{front.backend.port}; keepalive 64; }}\n"
-            f"    server {{\n        listen {front.host}:{front.port};"
+            f"    server {{\n        listen {front.host}:{front.port}{ssl if tls else ''};"
             + LOCATION.format(name=f"backend{i}")
             + "\n    }"
         )
@@ -92,6 +99,17 @@ http {{
 SBIN = "/usr/sbin:/usr/local/sbin"  # where Debian puts nginx, off a normal user's PATH
 
 
+def self_signed(prefix: Path) -> None:
+    """cert.pem and key.pem for 127.0.0.1, valid for a day: enough for one run's https."""
+    if shutil.which("openssl") is None:
+        raise LabError("https in front needs openssl to make a certificate (Debian: apt-get install openssl)")
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=127.0.0.1",
+         "-keyout", str(prefix / "key.pem"), "-out", str(prefix / "cert.pem")],
+        check=True, capture_output=True,
+    )  # fmt: skip
+
+
 def nginx_binary() -> str:
     found = shutil.which("nginx") or shutil.which("nginx", path=SBIN)
     if found is None:
@@ -100,14 +118,19 @@ def nginx_binary() -> str:
 
 
 @contextmanager
-def nginx(backends: Sequence[Server], log_dir: Path) -> Iterator[list[Front]]:
-    """nginx in front of every backend, each on a free port of its own, until the block ends."""
+def nginx(backends: Sequence[Server], log_dir: Path, tls: bool = False) -> Iterator[list[Front]]:
+    """nginx in front of every backend, each on a free port of its own, until the block ends.
+
+    tls: nginx speaks https to clients with a self-signed certificate made for the run.
+    """
     binary = nginx_binary()
     prefix = log_dir / "nginx"
     prefix.mkdir(parents=True, exist_ok=True)
     fronts = [Front(server, port) for server, port in zip(backends, free_ports(len(backends)), strict=True)]
+    if tls:
+        self_signed(prefix)
     conf = prefix / "nginx.conf"
-    conf.write_text(config(fronts, prefix))
+    conf.write_text(config(fronts, prefix, tls))
     error_log = prefix / "error.log"
     argv = [binary, "-p", str(prefix), "-c", str(conf), "-e", str(error_log), "-g", "daemon off;"]
     checked = subprocess.run([*argv, "-t"], capture_output=True, text=True, check=False)
@@ -117,7 +140,7 @@ def nginx(backends: Sequence[Server], log_dir: Path) -> Iterator[list[Front]]:
     try:
         for front in fronts:
             Server("nginx", "/", front.port, server.process, error_log).wait_listening()
-        yield [dataclasses.replace(front, pid=server.process.pid) for front in fronts]
+        yield [dataclasses.replace(front, pid=server.process.pid, tls=tls) for front in fronts]
     finally:
         stop_all([server])
 
