@@ -24,8 +24,9 @@ SLOW_SECONDS = float(os.environ.get("SLOW_SECONDS", "1"))
 async def app(scope: Scope, receive: Receive, send: Send) -> None:
     if scope["type"] != "http":  # this app needs no start-up work (lifespan)
         return
-    await asyncio.sleep(SLOW_SECONDS)  # stands in for an awaited database query
-    body = f"Slept {SLOW_SECONDS} s\n".encode()
+    seconds = 0.0 if scope["path"] == "/health" else SLOW_SECONDS  # a healthcheck never waits
+    await asyncio.sleep(seconds)  # stands in for an awaited database query
+    body = f"Slept {seconds} s\n".encode()
     await send(
         {
             "type": "http.response.start",

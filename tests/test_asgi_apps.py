@@ -9,7 +9,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from asgi import app as hello
-from asgi import blocking_app, fastapi_app, slow_app, starlette_app
+from asgi import blocking_app, fastapi_app, slow_app, starlette_app, stream_app
 
 Message = dict[str, Any]
 
@@ -88,3 +88,19 @@ def test_starlette_homepage_is_json() -> None:
         response = client.get("/")
     assert response.status_code == 200
     assert response.json() == {"hello": "world"}
+
+
+@pytest.mark.parametrize(
+    ("app", "body"),
+    [
+        (slow_app, b"Slept 0.0 s\n"),
+        (blocking_app, b"Blocked the event loop for 0.0 s\n"),
+        (stream_app, b"done\n"),
+    ],
+)
+def test_health_skips_the_slow_path(app: Any, body: bytes, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A container's healthcheck must not wait SLOW_SECONDS (or a whole stream) for its answer."""
+    monkeypatch.setattr(app, "SLOW_SECONDS", 60.0)  # were /health to sleep, this test would hang
+    sent = drive(app.app, http_scope("/health"), [REQUEST])
+    assert sent[0]["status"] == 200
+    assert b"".join(m.get("body", b"") for m in sent[1:]) == body

@@ -5,13 +5,15 @@ from __future__ import annotations
 import re
 import signal
 import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
 
 from lab.servers import ROOT, Server, free_port, free_ports, http_get, launch, stop_all
 from lab.stacks import BY_NAME, STACKS, Stack
-from tests.conftest import ServeOne
+from tests.conftest import SLOW, ServeOne
 
 # gunicorn exits 0 after a graceful stop; uvicorn (>= 0.29) re-raises the signal it
 # handled, so its clean exit reads as "killed by SIGTERM". SIGKILL (-9) means it hung.
@@ -127,3 +129,15 @@ def test_fastapi_docs_need_no_network(serve: ServeOne) -> None:
     wanted = {b"swagger-ui-bundle.js", b"swagger-ui.css", b"redoc.standalone.js"}
     assert {asset.rsplit(b"/", 1)[1] for asset in assets} >= wanted
     assert all(status == 200 and len(body) > 1000 for status, body in served)
+
+
+def test_health_is_answered_while_the_slow_requests_wait(serve: ServeOne) -> None:
+    """On an event loop the healthcheck does not queue behind the load (a sync worker's would)."""
+    with serve(BY_NAME["uvicorn"], "slow") as (server,), ThreadPoolExecutor(10) as pool:
+        waiting = [pool.submit(http_get, server.host, server.port, "/") for _ in range(10)]
+        began = time.monotonic()
+        status, body = http_get(server.host, server.port, "/health")
+        took = time.monotonic() - began
+        assert all(future.result()[0] == 200 for future in waiting)
+    assert (status, body) == (200, b"Slept 0.0 s\n")
+    assert took < SLOW / 2, f"/health took {took:.3f} s beside requests of {SLOW} s"

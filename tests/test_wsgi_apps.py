@@ -11,7 +11,7 @@ import pytest
 
 from lab.servers import free_port
 from wsgi import app as hello
-from wsgi import db_app, slow_app, upstream_app
+from wsgi import db_app, slow_app, stream_app, upstream_app
 
 
 def call(app: Any, path: str = "/") -> tuple[str, dict[str, str], bytes]:
@@ -61,3 +61,11 @@ def test_upstream_down_is_a_valid_502_with_a_reason(monkeypatch: pytest.MonkeyPa
     assert status == "502 Bad Gateway"
     assert body.startswith(b"upstream unavailable:")
     assert headers["Content-Length"] == str(len(body))
+
+
+@pytest.mark.parametrize(("app", "body"), [(slow_app, b"Slept 0.0 s\n"), (stream_app, b"done\n")])
+def test_health_skips_the_slow_path(app: Any, body: bytes, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A container's healthcheck must not wait SLOW_SECONDS (or a whole stream) for its answer."""
+    monkeypatch.setattr(app, "SLOW_SECONDS", 60.0)  # were /health to sleep, this test would hang
+    status, _, answer = call(app.app, "/health")
+    assert (status, answer) == ("200 OK", body)

@@ -26,11 +26,11 @@ LINES = int(os.environ.get("LINES", "5"))
 def app(environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
     # No Content-Length: the server streams the body with chunked encoding.
     start_response("200 OK", [("Content-Type", "text/plain; charset=utf-8")])
-    return lines()
+    return lines(0 if environ.get("PATH_INFO") == "/health" else LINES)  # a healthcheck: "done" at once
 
 
-def lines() -> Iterator[bytes]:
-    for line in range(1, LINES + 1):
+def lines(count: int) -> Iterator[bytes]:
+    for line in range(1, count + 1):
         yield f"line {line}\n".encode()
         time.sleep(SLOW_SECONDS)  # the worker waits here, serving nobody else
     yield b"done\n"
