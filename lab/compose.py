@@ -1,7 +1,7 @@
 """docker/compose.yaml, generated from the stack matrix: `python -m lab.compose > docker/compose.yaml`.
 
 One service per stack (its slow app, the command of lab/stacks.py, ports 8001-8008
-on the host) and locust in master/worker mode with its web UI on port 8089.
+on the host's loopback) and locust in master/worker mode with its web UI on port 8089.
 tests/test_dockerfiles.py fails when the file and the matrix disagree.
 """
 
@@ -12,6 +12,7 @@ from typing import Any
 
 import yaml
 
+from lab.images import REAL_BASES
 from lab.stacks import STACKS
 
 LOCUST_IMAGE = "locustio/locust:2.47.0"  # the version requirements-dev.txt pins
@@ -23,22 +24,36 @@ HEADER = """\
 """
 
 
+IMAGE = "localhost/wsgi-asgi-lab:compose"  # built here, never pulled: no registry has it
+# Where the host publishes the ports: loopback unless asked (LAB_BIND=0.0.0.0 for a class network).
+BIND = "${LAB_BIND:-127.0.0.1}"
+
+
 def render() -> str:
     server: dict[str, Any] = {
-        "image": "wsgi-asgi-lab",
+        "image": IMAGE,
+        "pull_policy": "never",
+        # Every service can build the one image; the bases are arguments, so a machine without a
+        # registry passes its own (python -m lab.images prints them).
+        "build": {
+            "context": "..",
+            "dockerfile": "docker/Dockerfile.uv",
+            "args": {name: f"${{{name}:-{image}}}" for name, image in REAL_BASES.items()},
+        },
         "read_only": True,  # the images need no writable root filesystem
-        "environment": {"SLOW_SECONDS": "1"},
+        "environment": {"SLOW_SECONDS": "${SLOW_SECONDS:-1}"},
+        # Longer than gunicorn.conf.py's graceful_timeout (25 s), so that requests in flight
+        # finish on `stop` instead of being killed at compose's default 10 s.
+        "stop_grace_period": "30s",
     }
     services: dict[str, Any] = {}
-    for index, stack in enumerate(STACKS):
+    for stack in STACKS:
         services[stack.name] = {
             **server,
             # The image's ENTRYPOINT is `python -m`: the command starts with the server's module.
             "command": stack.command(stack.slow, "0.0.0.0", 8000),  # reachable by locust
-            "ports": [f"{stack.port}:8000"],
+            "ports": [f"{BIND}:{stack.port}:8000"],
         }
-        if index == 0:  # one service builds the image all of them run
-            services[stack.name]["build"] = {"context": "..", "dockerfile": "docker/Dockerfile.uv"}
     locust = {
         "image": LOCUST_IMAGE,
         "volumes": ["../locustfile.py:/lab/locustfile.py:ro"],  # the one file it needs
@@ -50,7 +65,7 @@ def render() -> str:
     services["locust-master"] = {
         **locust,
         "command": ["-f", "/lab/locustfile.py", "--master", "--class-picker"],
-        "ports": ["8089:8089"],
+        "ports": [f"{BIND}:8089:8089"],
         "depends_on": [stack.name for stack in STACKS],
     }
     services["locust-worker"] = {

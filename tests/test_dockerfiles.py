@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import runpy
 import shutil
 import subprocess
 import sys
@@ -9,7 +10,7 @@ from pathlib import Path
 
 import yaml
 
-from lab import compose
+from lab import compose, images
 from lab.servers import ROOT
 from lab.stacks import STACKS
 
@@ -52,7 +53,13 @@ def test_compose_file_is_generated_from_the_matrix() -> None:
     services = yaml.safe_load((ROOT / "docker" / "compose.yaml").read_text())["services"]
     for stack in STACKS:
         assert services[stack.name]["command"] == stack.command(stack.slow, "0.0.0.0", 8000)
-        assert services[stack.name]["ports"] == [f"{stack.port}:8000"]
+        service = services[stack.name]
+        assert service["ports"] == [f"${{LAB_BIND:-127.0.0.1}}:{stack.port}:8000"]  # loopback unless asked
+        assert (service["image"], service["pull_policy"]) == (compose.IMAGE, "never")  # built, not pulled
+        assert service["build"]["args"] == {n: f"${{{n}:-{image}}}" for n, image in images.REAL_BASES.items()}
+        assert service["stop_grace_period"] == "30s"
+    # Requests in flight get gunicorn's whole graceful_timeout before compose kills the container.
+    assert runpy.run_path(str(ROOT / "gunicorn.conf.py"))["graceful_timeout"] < 30
     assert "--master" in services["locust-master"]["command"]
     assert "--worker" in services["locust-worker"]["command"]
     assert set(services) == {stack.name for stack in STACKS} | {"locust-master", "locust-worker"}
