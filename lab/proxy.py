@@ -23,7 +23,9 @@ from lab.servers import HOST, Server, free_ports, popen, stop_all
 PROXIES = ("nginx",)  # what --proxy accepts
 
 # Keep-alive to the servers, as a production proxy does: without it every request
-# would open a new connection to the app, a cost no real deployment pays.
+# would open a new connection to the app, a cost no real deployment pays. The read
+# timeout outlasts any queue a run builds (nginx's 60 s default would turn the
+# pitfalls' 57 s waits into 504s of its own).
 LOCATION = """
         location / {{
             proxy_pass http://{name};
