@@ -62,17 +62,17 @@ def choose_duration(
     need = math.ceil(exact)  # what the message suggests: a whole number of seconds
     wait = time_in_system(slots[name], users, service)
     why = (
-        f"{users} users share {plural(slots[name].count or 0, 'slot')} of {service:g} s,"
-        f" so each request spends {wait:g} s in the server"
+        f"{users} users share {plural(slots[name].count or 0, 'slot')} of {secs(service)} s,"
+        f" so each request spends {secs(wait)} s in the server"
         if wait > service
-        else f"each request takes {service:g} s"
+        else f"each request takes {secs(service)} s"
         if service
         else "users ramp up"
     )
     if asked is not None and asked < exact:
         raise LabError(
             f"--duration {asked:g} is too short for {name}: {why}; the steady state starts "
-            f"{settle_seconds(wait):g} s in and needs {shortest_window(service):g} s more: "
+            f"{secs(settle_seconds(wait))} s in and needs {secs(shortest_window(service))} s more: "
             f"use --duration {need} or more"
         )
     if asked is not None:
@@ -80,6 +80,11 @@ def choose_duration(
     if need > default:
         return need, f"duration lengthened from {default:g} s to {need} s: for {name}, {why}"
     return default, ""
+
+
+def secs(value: float) -> str:
+    """Seconds as a reader wants them: 12.5, 8.25, 0.00504 (a computed request), never 0.00503824."""
+    return f"{round(value, 2):g}" if value >= 1 else f"{value:.3g}"
 
 
 def plural(n: int, word: str) -> str:

@@ -18,6 +18,7 @@ from lab.measure import (
     steady_window,
     throughput,
 )
+from lab.theory import secs
 
 
 def bursts(per_burst: int, every: float, until: float, phase: float = 0.0) -> list[float]:
@@ -158,3 +159,11 @@ def test_a_rate_that_changed_is_reported_as_the_plain_average() -> None:
     assert not steady
     assert rate == pytest.approx(50 / 20)  # the slope alone would say about 1.5
     assert throughput(ends, 0.0, 20.0) < 2.0
+
+
+@pytest.mark.parametrize(
+    ("value", "shown"),
+    [(12.5, "12.5"), (8.25, "8.25"), (102.5, "102.5"), (0.5, "0.5"), (0.00503824, "0.00504")],
+)
+def test_seconds_in_messages_keep_what_matters_and_no_more(value: float, shown: str) -> None:
+    assert secs(value) == shown
