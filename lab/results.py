@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import os
 import time
 from typing import TYPE_CHECKING
 
 from lab.measure import CPU_RESOLUTION, CpuSampler, Request, Window, observe, shortest_window
 from lab.report import Result, fmt
 from lab.stacks import Slots, Stack
+from lab.theory import usable_cpus
 
 if TYPE_CHECKING:
     from lab.runner import Run
@@ -32,7 +32,7 @@ def row(
         now = time.time()
         window = Window(now, now)
     seen = observe(requests, window)
-    usable = len(os.sched_getaffinity(0))
+    usable = usable_cpus()
     cores = min(slots.processes, usable)
     # CPU and requests over the same interval: the samples that fall inside the window.
     interval = sampler.interval(window.begin, window.finish)
@@ -102,6 +102,11 @@ def explain(r: Result, seconds: float) -> str:
     if r.scenario == "hello":
         basis = r.capacity_basis or "-"
         why = f"measured {r.measured_rps:,.0f} rps; capacity {fmt(r.capacity_rps, 0)} rps = {basis}."
+    elif r.scenario == "cpu" and r.bound_rps != r.bound_rps:
+        why = (
+            f"{r.slots_why}; measured {r.measured_rps:g} rps, but the server's CPU over the window was too"
+            " little for the kernel to count (under 0.1 s), so there is no bound to hold it to."
+        )
     else:
         each = (
             f"{fmt(r.server_cpu_us_per_request, 0)} us of server CPU per request (measured)"
