@@ -57,7 +57,7 @@ class Front:
 
     backend: Server
     port: int
-    pid: int = 0  # the proxy's master process: its tree is the proxy's CPU
+    proxy: Server | None = None  # the proxy's own process (its tree is the proxy's CPU) and log
     host: str = HOST
 
     tls: bool = False
@@ -142,7 +142,7 @@ def nginx(backends: Sequence[Server], log_dir: Path, tls: bool = False) -> Itera
     try:
         for front in fronts:
             Server("nginx", "/", front.port, server.process, error_log).wait_listening()
-        yield [dataclasses.replace(front, pid=server.process.pid, tls=tls) for front in fronts]
+        yield [dataclasses.replace(front, proxy=server, tls=tls) for front in fronts]
     finally:
         stop_all([server])
 

@@ -17,7 +17,7 @@ from lab.measure import CpuSampler, read_requests, settle_seconds, steady_window
 from lab.proxy import Front, fronted
 from lab.report import Result
 from lab.results import PROXY, row
-from lab.servers import ROOT, StackServer, locust_targets, running
+from lab.servers import ROOT, Server, StackServer, locust_targets, running
 from lab.stacks import Scenario, Slots, Stack
 from lab.theory import time_in_system
 
@@ -70,13 +70,16 @@ def run_group(group: list[Stack], slots: dict[str, Slots], run: Run, results: li
             locust = subprocess.Popen(
                 argv, cwd=ROOT, env=locust_env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
             )
+        # One proxy in front of them all, if any: sampled for its CPU, watched like the servers.
+        proxy = next((entry.proxy for entry in entries if isinstance(entry, Front) and entry.proxy), None)
+        watched: list[Server] = [*servers, *([proxy] if proxy else [])]
         pids = {s.stack.name: s.process.pid for s in servers} | {"locust": locust.pid}
-        if run.proxy:
-            pids[PROXY] = next(entry.pid for entry in entries if isinstance(entry, Front))
+        if proxy:
+            pids[PROXY] = proxy.process.pid
         sampler = CpuSampler(pids)
         failure: LabError | KeyboardInterrupt | None = None
         try:
-            watch(locust, servers, sampler, duration, out / f"{prefix}_stats.csv")
+            watch(locust, watched, sampler, duration, out / f"{prefix}_stats.csv")
         except (LabError, KeyboardInterrupt) as error:
             failure = error
         finally:
@@ -102,12 +105,12 @@ def run_group(group: list[Stack], slots: dict[str, Slots], run: Run, results: li
 
 def watch(
     locust: subprocess.Popen[bytes],
-    servers: list[StackServer],
+    servers: list[Server],
     sampler: CpuSampler,
     duration: float,
     stats: Path,
 ) -> None:
-    """Until locust exits: sample CPU, show live progress, stop early if a server dies."""
+    """Until locust exits: sample CPU, show live progress, stop early if a server (or the proxy) dies."""
     begin = time.monotonic()
     last_counts: dict[str, int] = {}
     last_time = begin
@@ -125,7 +128,9 @@ def watch(
         }
         last_counts, last_time = counts, now
         line = f"[{min(now - begin, duration):4.0f}/{duration:.0f} s] " + " | ".join(
-            f"{s.stack.name} {rates.get(s.stack.name, 0.0):,.1f}" for s in servers
+            f"{s.stack.name} {rates.get(s.stack.name, 0.0):,.1f}"
+            for s in servers
+            if isinstance(s, StackServer)
         )
         if interactive:
             print("\r" + line + " rps", end="", flush=True)

@@ -216,6 +216,20 @@ def test_server_dying_mid_run_stops_everything_and_keeps_the_numbers(tmp_path: P
     assert not [p for p in children if p.is_running() and p.status() != psutil.STATUS_ZOMBIE]
 
 
+def test_the_proxy_dying_mid_run_stops_everything_and_keeps_the_numbers(tmp_path: Path) -> None:
+    out = tmp_path / "report"
+    process, children = start_compare(out, "--stacks", "uvicorn", "--duration", "30", "--proxy", "nginx")
+    time.sleep(3)
+    victim = next(p for p in children if " ".join(p.cmdline()).startswith("nginx: master process"))
+    victim.kill()
+    _, stderr = process.communicate(timeout=60)
+    assert process.returncode == 1
+    assert "nginx died during the run" in stderr
+    assert set(summary(out)) == {"uvicorn"}
+    assert "stopped early" in (out / "summary.md").read_text()
+    assert not [p for p in children if p.is_running() and p.status() != psutil.STATUS_ZOMBIE]
+
+
 def test_ctrl_c_stops_every_server_and_locust(tmp_path: Path) -> None:
     out = tmp_path / "report"
     process, children = start_compare(out, "--stacks", "gunicorn-sync,uvicorn-workers", "--duration", "30")
