@@ -44,6 +44,8 @@ lock: $(VENV)/.installed
 	$(BIN)/uv lock
 	$(BIN)/uv export --locked --format requirements.txt --no-dev --no-emit-project -o requirements.txt -q
 	$(BIN)/uv export --locked --format requirements.txt --all-groups --no-emit-project -o requirements-dev.txt -q
+	$(BIN)/uv export --locked --format requirements.txt --only-group build --no-emit-project -o docker/requirements-build.txt -q
+	$(BIN)/uv export --locked --format requirements.txt --only-group locust --no-emit-project -o docker/requirements-locust.txt -q
 	PIPENV_IGNORE_VIRTUALENVS=1 $(BIN)/pipenv lock
 
 clean:
