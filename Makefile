@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STACK ?= uvicorn
 
-.PHONY: install demo test check serve dev lock clean
+.PHONY: install demo test check serve dev starter lock clean
 
 # The tools, pinned with hashes, in .venv; then `. .venv/bin/activate` puts them on PATH.
 install: $(VENV)/.installed
@@ -31,6 +31,11 @@ serve: $(VENV)/.installed
 dev: $(VENV)/.installed
 	$(BIN)/python -m lab dev $(STACK)
 
+# A new service from the team starter (starter/, copier.yml): make starter DEST=../my-service
+starter: $(VENV)/.installed
+	@test -n "$(DEST)" || { echo "make starter: say where, as in: make starter DEST=../my-service" >&2; exit 2; }
+	$(BIN)/copier copy --vcs-ref HEAD "$(CURDIR)" "$(DEST)"
+
 # Rebuilt when missing or older than the pins it was made from.
 $(VENV)/.installed: requirements-dev.txt
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11) and "Python 3.11 or newer is needed (set PYTHON=python3.x)")'
@@ -47,6 +52,7 @@ lock: $(VENV)/.installed
 	$(BIN)/uv export --locked --format requirements.txt --only-group build --no-emit-project -o docker/requirements-build.txt -q
 	$(BIN)/uv export --locked --format requirements.txt --only-group locust --no-emit-project -o docker/requirements-locust.txt -q
 	PIPENV_IGNORE_VIRTUALENVS=1 $(BIN)/pipenv lock
+	$(BIN)/python -m lab.starter
 
 clean:
 	rm -rf $(VENV) reports .mypy_cache .ruff_cache .pytest_cache

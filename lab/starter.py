@@ -39,15 +39,13 @@ def main() -> int:
         render(copy, project_name=SAMPLE)
         (copy / "uv.lock").unlink(missing_ok=True)
         subprocess.run([uv, "lock", "--quiet"], cwd=copy, check=True)
-        subprocess.run(
-            [uv, "export", "--locked", "--only-group", "build", "--no-emit-project", "-o", "requirements-build.txt",
-             "--quiet"],
-            cwd=copy, check=True,
-        )  # fmt: skip
+        export = ["export", "--locked", "--only-group", "build", "--no-emit-project", "--quiet"]
+        subprocess.run([uv, *export, "-o", "requirements-build.txt"], cwd=copy, check=True)
         lock = (copy / "uv.lock").read_text()
         if lock.count(f'name = "{SAMPLE}"') != 1:
             raise LabError(f"uv.lock should name the project once: {copy}")
-        (TEMPLATE / "uv.lock.jinja").write_text(lock.replace(f'name = "{SAMPLE}"', 'name = "{{ project_name }}"'))
+        templated = lock.replace(f'name = "{SAMPLE}"', 'name = "{{ project_name }}"')
+        (TEMPLATE / "uv.lock.jinja").write_text(templated)
         shutil.copy(copy / "requirements-build.txt", TEMPLATE / "requirements-build.txt")
     return 0
 

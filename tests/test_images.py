@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import io
 import json
-import os
 import shutil
 import subprocess
 import tarfile
@@ -20,6 +19,7 @@ import pytest
 from lab import images
 from lab.errors import LabError
 from lab.servers import ROOT, free_port, http_get
+from tests.containers import Running
 
 # Building three images (and, on a new machine, the stand-in bases) outlasts the default 300 s.
 pytestmark = [pytest.mark.images, pytest.mark.timeout(1800)]
@@ -27,22 +27,6 @@ pytestmark = [pytest.mark.images, pytest.mark.timeout(1800)]
 VARIANTS = ["pip", "pipenv", "uv"]
 APP_LAYER_LIMIT = 45e6  # bytes: the venv copied into the runtime stage, bytecode included
 RECORD = ROOT / "test-artifacts" / "images.json"
-
-
-@pytest.fixture(scope="module")
-def container() -> list[str]:
-    cmd = images.tool()
-    if cmd is None:
-        why = "no container tool: install docker, or podman (apt-get install podman runc debootstrap)"
-        if os.environ.get("REQUIRE_IMAGES") == "1":
-            pytest.fail(f"REQUIRE_IMAGES=1 but {why}")
-        pytest.skip(why)
-    return cmd
-
-
-@pytest.fixture(scope="module")
-def bases(container: list[str]) -> dict[str, str]:
-    return images.bases(container)
 
 
 @pytest.fixture(scope="module")
@@ -58,52 +42,6 @@ def built(container: list[str], bases: dict[str, str]) -> dict[str, dict[str, ob
 
 def tag(variant: str) -> str:
     return f"localhost/wsgi-asgi-lab:{variant}"
-
-
-class Running:
-    """One container on loopback with a read-only root filesystem, removed afterwards."""
-
-    def __init__(self, cmd: list[str], image: str, *command: str, env: dict[str, str] | None = None) -> None:
-        self.cmd, self.port = cmd, free_port()
-        self.name = f"lab-test-{self.port}"
-        options = ["--read-only"]
-        if cmd[0] == "podman":
-            # podman mounts writable tmpfs on /tmp and /run unless told not to; docker never does.
-            options += [
-                "--read-only-tmpfs=false",
-                "--network",
-                "host",
-                "-e",
-                f"PORT={self.port}",
-                "-e",
-                "HOST=127.0.0.1",
-            ]
-        else:
-            options += ["-p", f"127.0.0.1:{self.port}:8000"]
-        for key, value in (env or {}).items():
-            options += ["-e", f"{key}={value}"]
-        self.started = time.monotonic()
-        images.run(cmd, "run", "-d", "--name", self.name, *options, image, *command)
-
-    def wait_answering(self, path: str = "/", timeout: float = 30) -> float:
-        """Seconds from `run` to the first 2xx on `path`."""
-        while time.monotonic() - self.started < timeout:
-            try:
-                if http_get("127.0.0.1", self.port, path, timeout=5)[0] == 200:
-                    return time.monotonic() - self.started
-            except OSError:
-                time.sleep(0.05)
-        pytest.fail(f"{self.name} did not answer:\n{self.logs()}")
-
-    def exec(self, *args: str) -> subprocess.CompletedProcess[str]:
-        return images.run(self.cmd, "exec", self.name, *args, check=False)
-
-    def logs(self) -> str:
-        result = images.run(self.cmd, "logs", self.name, check=False)
-        return result.stdout + result.stderr
-
-    def remove(self) -> None:
-        images.run(self.cmd, "rm", "-f", "-t", "2", self.name, check=False)
 
 
 # Run inside the container by its own Python: there is nothing else to run it with.

@@ -39,7 +39,12 @@ def requirement_pins(filename: str, here_only: bool = False) -> dict[str, str]:
 
 def test_requirements_files_match_uv_lock() -> None:
     uv = uv_versions()
-    for filename in ("requirements.txt", "requirements-dev.txt"):
+    for filename in (
+        "requirements.txt",
+        "requirements-dev.txt",
+        "docker/requirements-build.txt",
+        "docker/requirements-locust.txt",
+    ):
         pins = requirement_pins(filename)
         assert pins, filename
         wrong = {name: version for name, version in pins.items() if version not in uv.get(name, set())}
@@ -67,7 +72,8 @@ def test_images_get_only_the_servers() -> None:
 def test_top_level_pins_agree() -> None:
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())
     pipfile = tomllib.loads((ROOT / "Pipfile").read_text())
-    pinned = [*project["project"]["dependencies"], *project["dependency-groups"]["dev"]]
+    groups = project["dependency-groups"].values()  # {include-group = ...} entries add no pins
+    pinned = [*project["project"]["dependencies"], *(p for g in groups for p in g if isinstance(p, str))]
     from_pyproject = {canonical(re.sub(r"\[.*\]", "", p.split("==")[0])): p.split("==")[1] for p in pinned}
     from_pipfile = {
         canonical(name): (spec if isinstance(spec, str) else spec["version"]).removeprefix("==")
