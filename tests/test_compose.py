@@ -190,6 +190,7 @@ def test_the_starter_runs_behind_nginx(container: list[str], tmp_path: Path) -> 
         with pytest.raises(urllib.error.HTTPError) as missing:  # 404: through nginx to the app
             urllib.request.urlopen(request, timeout=10)  # noqa: S310  # loopback
         request_id = missing.value.headers["x-request-id"]
+        missing.value.close()
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/ready", timeout=10) as ready:
             assert json.loads(ready.read()) == {"status": "ok", "unreachable": []}
         no_host = raw(port, b"GET /health HTTP/1.1\r\nConnection: close\r\n\r\n")

@@ -88,6 +88,11 @@ def test_its_own_make_test_passes(service: Path) -> None:
     assert " passed" in result.stdout and "failed" not in result.stdout
 
 
+def test_its_dockerfiles_pass_hadolint(service: Path) -> None:
+    result = run(service, "hadolint", "Dockerfile", "nginx/Dockerfile")
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
 def test_its_pre_commit_config_is_valid(service: Path) -> None:
     result = run(service, "uv", "run", "--locked", "pre-commit", "validate-config")
     assert result.returncode == 0, result.stdout + result.stderr
