@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import math
 import os
+import shlex
+import sys
 from pathlib import Path
 
 
@@ -32,14 +34,26 @@ _port = os.environ.get("PORT")
 _host = os.environ.get("HOST", "0.0.0.0" if _port else "127.0.0.1")
 bind = [f"[{_host}]:{_port or 8000}" if ":" in _host else f"{_host}:{_port or 8000}"]  # [::] for IPv6
 
-# --- Workers ---------------------------------------------------------------
-# WEB_CONCURRENCY is the platforms' convention (Heroku, Render, ...). Otherwise
-# 2 x CPUs + 1: a sync worker serves one request at a time, so a few more
-# workers than cores keep the CPUs busy while some workers wait on I/O.
-workers = int(os.environ.get("WEB_CONCURRENCY", 2 * usable_cpus() + 1))
 
+def worker_class() -> str:
+    """The -k/--worker-class on this command line (or in GUNICORN_CMD_ARGS), read by gunicorn's own parser."""
+    from gunicorn.config import Config  # gunicorn itself is what reads this file
+
+    argv = [*shlex.split(os.environ.get("GUNICORN_CMD_ARGS", "")), *sys.argv[1:]]  # the command line wins
+    asked, _ = Config().parser().parse_known_args(argv)
+    return str(asked.worker_class or "sync")
+
+
+# --- Workers ---------------------------------------------------------------
 # The worker class is chosen per app on the command line: sync (default) or
 # gthread for WSGI, `-k uvicorn_worker.UvicornWorker` or `-k asgi` for ASGI.
+# WEB_CONCURRENCY is the platforms' convention (Heroku, Render, ...). Otherwise:
+# a sync worker serves one request at a time (a gthread worker, one per thread),
+# so 2 x CPUs + 1 of them keep the CPUs busy while some wait on I/O; an event
+# loop overlaps every request that waits, so one per CPU already keeps the CPUs
+# busy, and more would only add memory.
+_per_cpu = 2 * usable_cpus() + 1 if worker_class() in ("sync", "gthread") else usable_cpus()
+workers = int(os.environ.get("WEB_CONCURRENCY", _per_cpu))
 
 # --- Timeouts --------------------------------------------------------------
 # A worker silent for this long is killed and replaced; the client sees the
