@@ -90,6 +90,10 @@ control_socket_disable = control_socket is None
 # Containers log to stdout/stderr; the platform collects them.
 accesslog = "-"
 errorlog = "-"
-# Standard combined format plus the time taken in seconds (%(L)s) and the pid
-# of the worker that served it, which shows how requests spread over workers.
+# Combined format plus the time taken in seconds (%(L)s) and the pid of the
+# worker that served it, which shows how requests spread over workers. Only
+# gunicorn's own workers (sync, gthread, asgi) read it: the Uvicorn worker writes
+# uvicorn's line instead (client:port, request line, status; no time, no pid).
+# One format under every worker means logging from the app, as the team
+# starter does (a JSON line per request; see docs/starter.md).
 access_log_format = '%(h)s "%(r)s" %(s)s %(b)s "%(a)s" %(L)ss %(p)s'

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import runpy
 import shutil
 import subprocess
 import sys
@@ -15,6 +16,7 @@ import time
 from pathlib import Path
 
 import pytest
+import yaml
 
 from lab import images, starter
 from lab.servers import ROOT, http_get
@@ -91,6 +93,17 @@ def test_its_own_make_test_passes(service: Path) -> None:
 def test_its_dockerfiles_pass_hadolint(service: Path) -> None:
     result = run(service, "hadolint", "Dockerfile", "nginx/Dockerfile")
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_requests_in_flight_outlast_every_stop(service: Path) -> None:
+    """gunicorn's graceful_timeout fits inside compose's and Kubernetes' grace periods."""
+    graceful = runpy.run_path(str(service / "gunicorn.conf.py"))["graceful_timeout"]
+    compose = yaml.safe_load((service / "compose.yaml").read_text())["services"]
+    deployment = yaml.safe_load((service / "k8s" / "deployment.yaml").read_text())
+    assert graceful < int(compose["app"]["stop_grace_period"].removesuffix("s"))
+    assert compose["proxy"]["stop_grace_period"] == compose["app"]["stop_grace_period"]
+    assert graceful < deployment["spec"]["template"]["spec"]["terminationGracePeriodSeconds"]
+    assert "STOPSIGNAL SIGQUIT" in (service / "nginx" / "Dockerfile").read_text()  # nginx's graceful stop
 
 
 def test_its_pre_commit_config_is_valid(service: Path) -> None:
