@@ -16,6 +16,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Sequence
+from contextlib import suppress
 from pathlib import Path
 from typing import Any
 
@@ -52,7 +53,7 @@ class Project:
         self.container, self.name = container, name
         self.compose = [*implementation(container), "-f", str(file), "-p", name]
         # BUILDAH_FORMAT: podman's builds keep the Dockerfile's HEALTHCHECK (OCI images have no field for it).
-        self.env = {**images.env(), "BUILDAH_FORMAT": "docker", **images.bases(container), **(env or {})}
+        self.env = {**images.env(), "BUILDAH_FORMAT": "docker", **(env or {})}
         self.file, self.services = file, yaml.safe_load(file.read_text())["services"]
 
     def run(self, *args: str, timeout: float = 900) -> subprocess.CompletedProcess[str]:
@@ -69,8 +70,10 @@ class Project:
         if unknown:
             known = ", ".join(self.services)
             raise LabError(f"no such service: {', '.join(unknown)} ({self.file.name} has: {known})")
-        wanted = list(selected) or list(self.services)
+        wanted = self.with_dependencies(selected or list(self.services))
         self.check_ports(wanted)
+        # The base images: the real ones where they can be pulled, else the stand-ins (built once).
+        self.env = {**images.bases(self.container), **self.env}
         try:
             for service in self.builders(wanted):
                 self.run("build", service)  # once per image: each service would build its own copy
@@ -80,7 +83,8 @@ class Project:
                 self.wait_healthy(service, began + timeout)
             return time.monotonic() - began
         except BaseException:
-            self.down()
+            with suppress(LabError):  # the first failure is the one to report
+                self.down()
             raise
 
     def waited_for(self, wanted: Sequence[str]) -> list[str]:
@@ -94,14 +98,22 @@ class Project:
         }
         return [s for s in wanted if "healthcheck" in self.services[s] or s in awaited]
 
+    def with_dependencies(self, selected: Sequence[str]) -> list[str]:
+        """The selected services and everything they depend on, as compose starts them."""
+        started: list[str] = []
+        pending = list(selected)
+        while pending:
+            service = pending.pop()
+            if service not in started:
+                started.append(service)
+                pending.extend(self.services[service].get("depends_on") or [])
+        return [s for s in self.services if s in started]
+
     def builders(self, wanted: Sequence[str]) -> list[str]:
-        """One service for each image the wanted services (and what they depend on) need."""
-        needed = set(wanted)
-        for service in wanted:
-            needed |= set(self.services[service].get("depends_on") or [])
+        """One service for each image the wanted services need: compose would build one per service."""
         by_image: dict[str, str] = {}
         for service, spec in self.services.items():
-            if "build" in spec and any(self.services[s]["image"] == spec["image"] for s in needed):
+            if "build" in spec and any(self.services[s]["image"] == spec["image"] for s in wanted):
                 by_image.setdefault(spec["image"], service)
         return list(by_image.values())
 
@@ -166,6 +178,8 @@ def main() -> int:
     parser.add_argument("services", nargs="*", metavar="SERVICE", help="only these (default: all)")
     parser.add_argument("-p", "--project", default=PROJECT, help=f"compose project name (default {PROJECT})")
     args = parser.parse_args()
+    if args.action == "down" and args.services:
+        parser.error("down stops the whole project: it takes no SERVICE")
     project = Project(args.project)
     if args.action == "down":
         project.down()
