@@ -10,8 +10,9 @@ import sys
 import urllib.request
 
 url = f"http://127.0.0.1:{os.environ.get('PORT', '8000')}{os.environ.get('HEALTH_PATH', '/health')}"
+direct = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # never via an HTTP_PROXY
 try:
-    with urllib.request.urlopen(url, timeout=3) as response:  # a fixed http:// URL
+    with direct.open(url, timeout=3) as response:  # a fixed http:// URL
         sys.exit(0 if response.status < 400 else 1)
 except OSError as error:
     print(f"unhealthy: {url}: {error}", file=sys.stderr)

@@ -25,14 +25,15 @@ PROXIES = ("nginx",)  # what --proxy accepts
 # Keep-alive to the servers, as a production proxy does: without it every request
 # would open a new connection to the app, a cost no real deployment pays. The read
 # timeout outlasts any queue a run builds (nginx's 60 s default would turn the
-# pitfalls' 57 s waits into 504s of its own).
+# pitfalls' 57 s waits into 504s of its own). nginx is the edge, so X-Forwarded-For is
+# the client's own address, never a header the client sent (it could name anyone).
 LOCATION = """
         location / {{
             proxy_pass http://{name};
             proxy_http_version 1.1;
             proxy_set_header Connection "";
             proxy_set_header Host $host;
-            proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
+            proxy_set_header X-Forwarded-For $remote_addr;
             proxy_set_header X-Forwarded-Proto $scheme;
             proxy_read_timeout 600s;
         }}"""

@@ -39,7 +39,7 @@ def main() -> int:
         render(copy, project_name=SAMPLE)
         (copy / "uv.lock").unlink(missing_ok=True)
         subprocess.run([uv, "lock", "--quiet"], cwd=copy, check=True)
-        export = ["export", "--locked", "--only-group", "build", "--no-emit-project", "--quiet"]
+        export = ["export", "--locked", "--only-group", "build", "--no-emit-project", "--no-header", "-q"]
         subprocess.run([uv, *export, "-o", "requirements-build.txt"], cwd=copy, check=True)
         lock = (copy / "uv.lock").read_text()
         if lock.count(f'name = "{SAMPLE}"') != 1:

@@ -7,8 +7,8 @@ Kubernetes schemas, and its image builds, runs read-only and serves the nested p
 from __future__ import annotations
 
 import json
+import keyword
 import os
-import runpy
 import shutil
 import subprocess
 import sys
@@ -97,7 +97,9 @@ def test_its_dockerfiles_pass_hadolint(service: Path) -> None:
 
 def test_requests_in_flight_outlast_every_stop(service: Path) -> None:
     """gunicorn's graceful_timeout fits inside compose's and Kubernetes' grace periods."""
-    graceful = runpy.run_path(str(service / "gunicorn.conf.py"))["graceful_timeout"]
+    # gunicorn.conf.py as the service's own Python reads it (it imports the service's settings).
+    read = "import runpy; print(runpy.run_path('gunicorn.conf.py')['graceful_timeout'])"
+    graceful = int(run(service, "uv", "run", "--locked", "python", "-c", read).stdout)
     compose = yaml.safe_load((service / "compose.yaml").read_text())["services"]
     deployment = yaml.safe_load((service / "k8s" / "deployment.yaml").read_text())
     assert graceful < int(compose["app"]["stop_grace_period"].removesuffix("s"))
@@ -149,11 +151,31 @@ def test_a_broken_manifest_fails_validation(service: Path, tmp_path: Path) -> No
     assert run(tmp_path, "kubernetes-validate", "--strict", str(broken)).returncode != 0
 
 
-def test_bad_answers_are_refused_in_one_line(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    ("answers", "message"),
+    [
+        ({"project_name": "Orders_API"}, "lowercase letters, digits and hyphens"),
+        ({"package": "http"}, "http is taken"),  # would shadow the standard library's http.client
+        ({"package": "class"}, "class is taken"),  # a keyword
+        ({"package": "pydantic"}, "pydantic is taken"),  # a dependency
+        ({"package": "Orders"}, "a lowercase Python identifier"),
+        ({"description": 'A "quoted" service'}, "no double quotes or backslashes"),
+    ],
+)
+def test_bad_answers_are_refused_before_anything_is_written(
+    tmp_path: Path, answers: dict[str, str], message: str
+) -> None:
     with pytest.raises(subprocess.CalledProcessError) as failed:
-        starter.render(tmp_path / "bad", project_name="Orders_API")
-    assert "lowercase letters, digits and hyphens" in failed.value.stderr.decode()
+        starter.render(tmp_path / "bad", **{"project_name": "orders-api", **answers})
+    assert message in failed.value.stderr.decode()
     assert not (tmp_path / "bad" / "pyproject.toml").exists()
+
+
+def test_no_standard_library_module_or_keyword_can_be_the_package() -> None:
+    reserved = set(yaml.safe_load((ROOT / "copier.yml").read_text())["reserved"]["default"])
+    candidates = {n for n in sys.stdlib_module_names if n.isidentifier() and n.islower() and n[0] != "_"}
+    assert candidates - reserved == set()
+    assert set(keyword.kwlist) - {"None", "True", "False"} <= reserved
 
 
 def test_pin_images_without_skopeo_says_so_and_changes_nothing(service: Path) -> None:
