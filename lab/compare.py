@@ -10,6 +10,7 @@ from datetime import datetime
 from pathlib import Path
 
 from lab import cli, connections, report, stacks
+from lab import overload as overload_module
 from lab.environment import environment
 from lab.errors import LabError
 from lab.proxy import PROXIES, nginx_binary
@@ -68,6 +69,24 @@ def parse(argv: Sequence[str] | None = None) -> argparse.Namespace:
         "--threads", type=cli.positive_int,
         help=f"threads per worker, for {' and '.join(stacks.threaded())} (choose them with --stacks)",
     )  # fmt: skip
+    overload = parser.add_argument_group("overload scenario")
+    overload.add_argument(
+        "--step", type=cli.positive_float,
+        help=f"seconds per step (default {overload_module.STEP:g}); at least 3 service times",
+    )  # fmt: skip
+    overload.add_argument(
+        "--rates", type=multiples,
+        help="the steps, as multiples of each stack's bound (default "
+        + ",".join(f"{m:g}" for m in overload_module.MULTIPLES) + ")",
+    )  # fmt: skip
+    overload.add_argument(
+        "--rps", type=multiples,
+        help="the steps in requests per second, for every stack (needed where a stack has no bound)",
+    )  # fmt: skip
+    overload.add_argument(
+        "--limit-concurrency", type=cli.positive_int, metavar="N",
+        help="uvicorn's admission control: 503 at once past N - 1 requests in flight per process",
+    )  # fmt: skip
     parser.add_argument(
         "--proxy", choices=PROXIES,
         help="start this proxy (Debian's nginx) in front of every stack and send the load through it",
@@ -75,9 +94,29 @@ def parse(argv: Sequence[str] | None = None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
+def multiples(text: str) -> tuple[float, ...]:
+    """A comma-separated list of positive numbers, climbing: 0.5,1,1.5."""
+    try:
+        values = tuple(float(part) for part in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a comma-separated list of numbers") from None
+    if not values or any(not v > 0 or v == float("inf") for v in values):
+        raise argparse.ArgumentTypeError(f"{text!r}: every rate must be above 0")
+    if list(values) != sorted(values):
+        raise argparse.ArgumentTypeError(f"{text!r}: the steps must climb")
+    return values
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse(argv)
     scenario = stacks.SCENARIOS[args.scenario]
+    overload_only = {"--step": args.step, "--rates": args.rates, "--rps": args.rps,
+                     "--limit-concurrency": args.limit_concurrency}  # fmt: skip
+    given = [flag for flag, value in overload_only.items() if value is not None]
+    if given and scenario.name != "overload":
+        raise LabError(f"{', '.join(given)}: only for --scenario overload")
+    if args.limit_concurrency and not args.stacks and scenario.name == "overload":
+        args.stacks = "uvicorn"  # the default stacks are gunicorn's, which have no such flag
     chosen = stacks.choose(args.stacks, scenario)
     if importlib.util.find_spec("locust") is None:
         raise LabError(
@@ -102,6 +141,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         rows = connections.scenario(chosen, held, out)
         print("\n" + connections.write_report(rows, chosen, title, out, environment()))
         return 0
+    if scenario.name == "overload":
+        return run_overload(args, chosen, out)
     if args.slow_seconds and scenario.kind in ("hello", "cpu"):
         raise LabError(f"--slow-seconds: nothing waits in the {scenario.name} scenario")
     seconds = args.slow_seconds or slow_seconds()
@@ -152,6 +193,21 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"\nNOTE: {note}")
         print(f"\nwall time {time.monotonic() - started:.0f} s; report in {out}")
     return 0
+
+
+def run_overload(args: argparse.Namespace, chosen: tuple[stacks.Stack, ...], out: Path) -> int:
+    unused = {"--users": args.users, "--duration": args.duration, "--pool": args.pool, "--proxy": args.proxy}
+    given = [flag for flag, value in unused.items() if value is not None]
+    if given or args.processes != 1:
+        flags = ", ".join(given + (["--processes"] if args.processes != 1 else []))
+        raise LabError(f"{flags}: not for the overload scenario (its load is a rate: --rates, --rps, --step)")
+    if args.rates and args.rps:
+        raise LabError("--rates and --rps both set the steps: give one")
+    step = args.step or overload_module.STEP
+    seconds = args.slow_seconds or slow_seconds()
+    return overload_module.run(
+        chosen, seconds, step, args.rates, args.rps, args.limit_concurrency, out, environment()
+    )
 
 
 def make_folder(out: Path) -> None:

@@ -302,6 +302,11 @@ SCENARIOS = {
             "upstream", "upstream", tuple(s for s in STACKS if not s.pitfall), False,
             "each request calls an HTTP service that waits SLOW_SECONDS, through one client per process",
         ),
+        Scenario(
+            "overload", "slow", tuple(s for s in STACKS if s.name in ("gunicorn-sync", "gunicorn-gthread")),
+            True,
+            "open loop: arrivals on a clock, stepped from below each stack's bound to above it",
+        ),
     )
 }  # fmt: skip
 

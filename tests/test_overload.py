@@ -1,0 +1,156 @@
+"""The overload scenario: open-loop arrivals stepped across the bound, and uvicorn's admission control.
+
+The maths has known-answer tests on synthetic requests; then real servers under real locust, with
+margins wide enough for a busy 2-core machine (the benchmark numbers live in docs/overload.md).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from lab import openloop
+from lab.measure import Request
+from lab.servers import ROOT
+
+
+def req(start: float, seconds: float, outcome: str = "ok") -> Request:
+    return Request(start, start + seconds, "x", outcome)
+
+
+def test_a_step_counts_its_arrivals_what_was_served_and_how_long_it_took() -> None:
+    # 10 arrivals a second for 2 s, each served in 0.2 s: offered 10, served 10, latency 200 ms.
+    requests = [req(100 + i / 10, 0.2) for i in range(20)]
+    step = openloop.step_stats(requests, 100, 2, 0.2, asked=10)
+    assert step.arrivals == 20
+    assert step.offered_rps == 10
+    assert step.served_rps == pytest.approx(10, rel=0.06)  # 18 ends over the 1.8 s after one service time
+    assert step.p50_ms == pytest.approx(200)
+    assert step.lower_bounds == []
+    assert step.failures == {}
+
+
+def test_failures_are_counted_by_kind_and_kept_out_of_latency() -> None:
+    requests = [
+        req(0.0, 0.2),
+        req(0.1, 0.002, "failed: LocustBadStatusCode: LocustBadStatusCode(code=503)"),
+        req(0.2, 0.004, "failed: LocustBadStatusCode: LocustBadStatusCode(code=503)"),
+        req(0.3, 30, "failed: ConnectionTimeout: connection timed out"),
+        req(0.4, 0.1, "failed: ConnectionResetError: [Errno 104] Connection reset by peer"),
+        req(0.5, 0.1, "failed: LocustBadStatusCode: LocustBadStatusCode(code=500)"),
+    ]
+    step = openloop.step_stats(requests, 0, 1, 0.2, asked=6)
+    assert step.failures == {"refused": 2, "timeout": 1, "reset": 1, "other": 1}
+    assert step.p99_ms == pytest.approx(200)  # only the one success
+    assert step.refused_p95_ms == pytest.approx(3.9)
+
+
+def test_requests_still_waiting_make_the_percentiles_they_can_move_lower_bounds() -> None:
+    done = [req(i / 10, 0.2) for i in range(8)]
+    waiting = [req(0.8, 1.0, "censored"), req(0.9, 0.05, "censored")]  # aged 1 s and 50 ms at the stop
+    step = openloop.step_stats([*done, *waiting], 0, 1, 0.2, asked=10)
+    assert step.max_ms == pytest.approx(1000)
+    assert set(step.lower_bounds) == {"p50", "p95", "p99", "max"}  # the 50 ms one sits below them all
+    # A closed loop's young censored requests are the twins of counted ones: left out.
+    closed = openloop.step_stats([*done, *waiting], 0, 1, 0.2, asked=10, closed=True)
+    assert closed.max_ms == pytest.approx(1000) and closed.p50_ms == pytest.approx(200)
+
+
+def test_the_knee_is_the_last_step_the_server_kept_up_with() -> None:
+    def step(offered: float, served: float, refused: int = 0) -> openloop.StepStats:
+        failures = {"refused": refused} if refused else {}
+        return openloop.StepStats(offered, offered, served, 100, 1, 1, 1, 1, [], failures, math.nan)
+
+    assert openloop.knee([step(5, 5), step(9, 8.9), step(10, 9.8), step(11, 10)]) == 10
+    assert (
+        openloop.knee([step(5, 5), step(10, 10, refused=5), step(11, 11)]) == 5
+    )  # refusing is not keeping up
+    assert openloop.knee([step(5, 3)]) is None
+
+
+def test_backlog_and_recovery_follow_the_fluid_model() -> None:
+    # Bound 10: 12 rps for 5 s queues 10, 15 rps for 5 s 25 more; 5 rps for 5 s drains 25 of them.
+    assert openloop.backlog([12, 15], 10, 5) == 35
+    assert openloop.backlog([12, 15, 5], 10, 5) == 10
+    assert openloop.backlog([5, 15], 10, 5) == 25  # a queue never goes below empty
+    # After the drop: arrivals wait 2 s, then 1 s, then 0.2 s (the service time) from 1.5 s on.
+    after = [req(100 + t, w) for t, w in ((0.0, 2.0), (0.5, 1.5), (1.0, 1.0), (1.5, 0.2), (2.0, 0.2))]
+    assert openloop.recovery_seconds(after, 100, 0.2) == 1.5
+    assert openloop.recovery_seconds(after[:3], 100, 0.2) is None
+
+
+def overload(out: Path, *args: str) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    result = subprocess.run(
+        [sys.executable, "compare.py", "--scenario", "overload", "--slow-seconds", "0.2", "--step", "2",
+         "--out", str(out), *args],
+        cwd=ROOT, capture_output=True, text=True, timeout=240, check=False,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
+    summary = json.loads((out / "summary.json").read_text())
+    assert (out / "chart.png").stat().st_size > 10_000
+    [stack] = summary["stacks"]
+    return stack, summary["results"]
+
+
+def test_a_sync_server_past_its_bound_queues_and_a_closed_loop_hides_it(tmp_path: Path) -> None:
+    stack, rows = overload(tmp_path, "--stacks", "gunicorn-sync", "--workers", "2", "--rates", "0.5,1,2")
+    assert stack["bound_rps"] == pytest.approx(10)  # 2 workers / 0.2 s
+    climb = [r for r in rows if r["phase"] == "climb"]
+    assert [round(r["asked_rps"]) for r in climb] == [5, 10, 20]
+    below, _, above = climb
+    assert below["measured_rps"] == pytest.approx(5, rel=0.2) and below["p99_ms"] < 600
+    assert above["offered_rps"] == pytest.approx(20, rel=0.1)  # the clock kept offering
+    assert above["measured_rps"] == pytest.approx(10, rel=0.2)  # served at the bound
+    assert above["p99_ms"] > 3 * below["p99_ms"]  # the queue, seen as latency
+    assert 5 <= stack["knee_rps"] <= 10
+    [closed] = [r for r in rows if r["phase"] == "closed"]
+    assert closed["offered_rps"] < 0.8 * above["offered_rps"]  # a closed loop backs off...
+    assert closed["p99_ms"] < above["p99_ms"]  # ...and its p99 looks better than what arrivals see
+    assert stack["recovery_s"] is not None
+
+
+def test_admission_control_refuses_at_once_instead_of_queueing(tmp_path: Path) -> None:
+    stack, rows = overload(tmp_path, "--stacks", "uvicorn", "--limit-concurrency", "6", "--rates", "0.5,2")
+    assert stack["bound_rps"] == pytest.approx(25)  # (6 - 1) in flight / 0.2 s
+    above = [r for r in rows if r["phase"] == "climb"][-1]
+    assert above["failures"]["refused"] > 0
+    assert above["refused_p95_ms"] < 100  # answered at once (the benchmark's target is 10 ms)
+    assert above["p99_ms"] < 600  # what was admitted was served in about one service time
+    assert above["measured_rps"] <= 1.1 * stack["bound_rps"]
+    assert not [r for r in rows if r["phase"] == "closed"]  # beside refusals a closed loop says nothing
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--rps", "0,1"], "every rate must be above 0"),
+        (["--rates", "2,1"], "the steps must climb"),
+        (["--stacks", "uvicorn"], "uvicorn has no limit on requests waiting at once"),
+        (["--stacks", "gunicorn-sync", "--limit-concurrency", "5"], "--limit-concurrency is uvicorn's"),
+        (["--step", "1"], "--step 1 s is too short for requests of 1 s"),
+        (["--users", "5"], "--users: not for the overload scenario"),
+        (["--rates", "1", "--rps", "5"], "--rates and --rps both set the steps"),
+    ],
+)
+def test_bad_input_is_one_line(args: list[str], message: str, tmp_path: Path) -> None:
+    out = tmp_path / "report"
+    result = subprocess.run(
+        [sys.executable, "compare.py", "--scenario", "overload", "--out", str(out), *args],
+        cwd=ROOT, capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert result.returncode != 0
+    assert message in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+    assert not out.exists()  # refused before anything ran
+
+
+def test_overload_flags_belong_to_the_overload_scenario() -> None:
+    result = subprocess.run([sys.executable, "compare.py", "--step", "3"], cwd=ROOT, capture_output=True,
+                            text=True, timeout=60, check=False)  # fmt: skip
+    assert (result.returncode, result.stderr.strip()) == (1, "error: --step: only for --scenario overload")
