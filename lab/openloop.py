@@ -2,12 +2,15 @@
 
 Requests arrive on a clock (overload_locustfile.py's Arrivals), a step at a time. For each step:
 
-- offered: arrivals recorded in the step / its length: measured, not the rate asked for, so a
-  generator that fell behind shows;
-- served: successful completions from one service time into the step to its end / that span,
-  so the rate reflects this step's arrivals, not the last step's (below the bound a request
-  ends one service time after it starts; above it the server completes at its bound, whatever
-  arrives);
+- offered: the rate of the arrivals recorded in the step, measured, not the rate asked for, so
+  a generator that fell behind shows;
+- served: the rate of successful completions from one service time into the step to its end,
+  so it reflects this step's arrivals, not the last step's (below the bound a request ends one
+  service time after it starts; above it the server completes at its bound, whatever arrives).
+  Arrivals on a clock are evenly spaced, so counts over the step are exact. A closed loop's
+  starts and ends come in batches (4 workers finishing at once), which would put a count a
+  batch off: there both rates are the least-squares slope of the cumulative count
+  (lab.measure.throughput);
 - latency: of every successful arrival of the step, and of those still waiting at the stop at
   their age, which makes a percentile they can move a lower bound;
 - failures by kind: refused (503), timeout, reset, other. Never in throughput or latency.
@@ -20,7 +23,7 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from lab.measure import Request, percentile
+from lab.measure import Request, percentile, throughput
 
 KEEPS_UP = 0.97  # served / offered at or above this: the server kept up with the step
 RECOVERED = 1.5  # a bin whose median is within this many service times: back to normal
@@ -63,8 +66,8 @@ def step_stats(requests: Sequence[Request], begin: float, seconds: float, servic
     """
     finish = begin + seconds
     arrivals = [r for r in requests if begin <= r.start < finish]
-    served = [r for r in requests if r.ok and begin + service <= r.end < finish]
-    span = seconds - service
+    starts = sorted(r.start for r in requests)
+    ends = sorted(r.end for r in requests if r.ok)
     done = [(r.end - r.start) * 1000 for r in arrivals if r.ok]
     waiting = [(r.end - r.start) * 1000 for r in arrivals if r.censored]
     if closed:
@@ -83,8 +86,14 @@ def step_stats(requests: Sequence[Request], begin: float, seconds: float, servic
     refused = [(r.end - r.start) * 1000 for r in failed if failure_kind(r.outcome) == "refused"]
     return StepStats(
         asked_rps=asked,
-        offered_rps=len(arrivals) / seconds,
-        served_rps=len(served) / span if span > 0 else math.nan,
+        offered_rps=throughput(starts, begin, finish) if closed else len(arrivals) / seconds,
+        served_rps=math.nan
+        if seconds <= service
+        else (
+            throughput(ends, begin + service, finish)
+            if closed
+            else sum(begin + service <= t < finish for t in ends) / (seconds - service)
+        ),
         arrivals=len(arrivals),
         p50_ms=values["p50"],
         p95_ms=values["p95"],

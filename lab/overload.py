@@ -25,6 +25,7 @@ import dataclasses
 import json
 import math
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -203,14 +204,16 @@ def run_stack(p: Plan, out: Path, env: dict[str, str]) -> tuple[list[Row], Stack
     name = p.stack.name
     timeline, closed_timeline = out / "timeline" / name, out / "timeline" / f"{name}-closed"
     for folder in (timeline, closed_timeline):
-        folder.mkdir(parents=True, exist_ok=True)
+        shutil.rmtree(folder, ignore_errors=True)  # a report folder used again: only this run's requests
+        folder.mkdir(parents=True)
     # The locustfile steps evenly: the longer recovery is the low rate repeated.
     repeats = math.ceil(p.recovery_step / p.step)
     recovery_seconds = repeats * p.step
     steps = [*p.rates, *[p.recovery_rate] * repeats]
     total = math.ceil(len(steps) * p.step + 2 * p.service + 1.0)  # and the last arrivals' answers
     users = math.ceil(max(p.rates) * p.service)  # a closed loop that would offer the top rate
-    closed_seconds = math.ceil(1.0 + users / (p.bound if math.isfinite(p.bound) else max(p.rates)) + p.step)
+    # Long enough to settle (every user started, one full queue waited) and then ten service times.
+    closed_seconds = math.ceil(settling(users, p) + max(p.step, 10 * p.service))
     rss: list[float] = []
     with running([p.stack], "slow", out / "logs", {**env, "SLOW_SECONDS": str(p.service)}) as servers:
         server = servers[0]
@@ -268,13 +271,17 @@ def run_stack(p: Plan, out: Path, env: dict[str, str]) -> tuple[list[Row], Stack
     return rows, summary
 
 
+def settling(users: int, p: Plan) -> float:
+    """Seconds until a closed loop is steady: every user started (1 s), each waited one full queue."""
+    return 1.0 + users / (p.bound if math.isfinite(p.bound) else max(p.rates))
+
+
 def closed_row(name: str, requests: list[Request], users: int, p: Plan) -> Row:
     """The closed loop over its steady part: from when every user has waited one full queue."""
     if not requests:
         return to_row(name, "closed", openloop.step_stats([], 0, 1, 0, max(p.rates)), p.bound)
     first, last = min(r.start for r in requests), max(r.end for r in requests)
-    settle = 1.0 + users / (p.bound if math.isfinite(p.bound) else max(p.rates))
-    begin = first + settle
+    begin = first + settling(users, p)
     stats = openloop.step_stats(requests, begin, last - begin, p.service, max(p.rates), closed=True)
     return to_row(name, "closed", stats, p.bound)
 
