@@ -3,15 +3,15 @@
 Each class names its requests after its stack, so the web UI and the CSV show
 one row per stack, next to each other. The ports are those of `make serve`.
 
-    make serve                        # every stack on its own port (8001-8008)
+    make serve                        # every stack on its own port (8001-8009)
     locust -f locustfile.py --class-picker                  # web UI: http://127.0.0.1:8089
-    locust -f locustfile.py --headless -u 400 -r 400 -t 30s # 50 users per stack
+    locust -f locustfile.py --headless -u 450 -r 450 -t 30s # 50 users per stack
     locust -f locustfile.py --processes 2                   # one locust process per core
     locust -f locustfile.py Uvicorn GunicornSync            # only some stacks
 
 Do NOT pass -H/--host (nor fill the Host field in the web UI): locust sends every
 class to that one host, and the rows no longer compare stacks. Users are spread
-evenly over the classes, so -u 400 with 8 classes is 50 per stack.
+evenly over the classes, so -u 450 with 9 classes is 50 per stack.
 
 To point a stack elsewhere, set LOCUST_TARGETS to a JSON object of stack name ->
 URL: LOCUST_TARGETS='{"uvicorn": "http://127.0.0.1:9000/"}'. The URL's path is
@@ -54,6 +54,12 @@ class GunicornGthread(StackUser):
     """gunicorn -w 1 --threads 16 wsgi.slow_app:app"""
 
     stack, host = "gunicorn-gthread", "http://127.0.0.1:8002"
+
+
+class GunicornGevent(StackUser):
+    """gunicorn -w 1 -k gevent --worker-connections 1000 wsgi.slow_app:app"""
+
+    stack, host = "gunicorn-gevent", "http://127.0.0.1:8009"
 
 
 class Uvicorn(StackUser):

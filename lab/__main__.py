@@ -196,7 +196,7 @@ def main() -> int:
     commands = parser.add_subparsers(dest="command", required=True)
     commands.add_parser("list", help="the stack matrix").set_defaults(func=list_stacks)
 
-    p = commands.add_parser("serve", help="run the stacks on their fixed ports (8001-8008) until Ctrl-C")
+    p = commands.add_parser("serve", help="run the stacks on their fixed ports (8001-8009) until Ctrl-C")
     p.add_argument(
         "--kind", choices=["slow", "hello", "websocket"], default="slow", help="which app each stack serves"
     )

@@ -399,6 +399,7 @@ def chart(rows: list[Row], summaries: list[StackSummary], title: str, path: Path
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    import matplotlib.ticker
 
     fig, ax = plt.subplots(figsize=(9, 5.5))
     for s in summaries:
@@ -415,6 +416,8 @@ def chart(rows: list[Row], summaries: list[StackSummary], title: str, path: Path
         plt.close(fig)
         return
     ax.set_yscale("log")
+    ax.yaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda v, _: f"{v:,.0f}"))
+    ax.yaxis.set_minor_formatter(matplotlib.ticker.FuncFormatter(lambda v, _: f"{v:,.0f}"))
     ax.set_xlabel("offered load, requests per second (arrivals on a clock)")
     ax.set_ylabel("latency, ms (log scale)")
     ax.set_title(title, fontsize=10)

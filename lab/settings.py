@@ -30,6 +30,7 @@ class Resolved:
     threads: int  # gunicorn threads per worker (1 for every other worker class)
     worker_class: str  # gunicorn's worker class, "uvicorn" for uvicorn itself
     limits: list[int]  # the app's own per-process limits asked for, read from the app
+    connections: int = 0  # gunicorn --worker-connections: a gevent worker's greenlets, one per connection
 
 
 _cache: dict[str, Resolved] = {}
@@ -70,7 +71,7 @@ def resolve(commands: Sequence[Query]) -> list[Resolved]:
 def _read(argv: list[str], limits: list[str]) -> dict[str, Any]:
     server, *options = argv
     if server == "gunicorn":
-        workers, threads, worker_class = _gunicorn(options)
+        workers, threads, worker_class, connections = _gunicorn(options)
     else:
         from uvicorn.config import Config
         from uvicorn.main import main as command
@@ -78,7 +79,7 @@ def _read(argv: list[str], limits: list[str]) -> dict[str, Any]:
         params = command.make_context("uvicorn", options).params
         # uvicorn's Config applies WEB_CONCURRENCY when --workers is absent, as the server will.
         workers, threads = Config(params["app"], workers=params["workers"]).workers, 1
-        worker_class = "uvicorn"
+        worker_class, connections = "uvicorn", 0
     values = []
     for limit in limits:
         module, name = limit.split(":")
@@ -86,10 +87,10 @@ def _read(argv: list[str], limits: list[str]) -> dict[str, Any]:
             values.append(int(getattr(importlib.import_module(module), name)))
         except Exception as error:  # the app rejected its settings: say which one was being read
             raise SystemExit(f"reading {name} from {module}: {type(error).__name__}: {error}") from None
-    return asdict(Resolved(workers, threads, worker_class, values))
+    return asdict(Resolved(workers, threads, worker_class, values, connections))
 
 
-def _gunicorn(options: list[str]) -> tuple[int, int, str]:
+def _gunicorn(options: list[str]) -> tuple[int, int, str, int]:
     from gunicorn.app.base import Application
 
     class Settings(Application):  # type: ignore[misc]  # gunicorn ships no types
@@ -107,7 +108,7 @@ def _gunicorn(options: list[str]) -> tuple[int, int, str]:
     threads = int(cfg.threads)
     if worker_class not in ("sync", "gthread"):
         threads = 1  # async workers have no thread pool for requests
-    return int(cfg.workers), threads, worker_class
+    return int(cfg.workers), threads, worker_class, int(cfg.worker_connections)
 
 
 def main() -> None:

@@ -127,7 +127,11 @@ class Stack:
         read = iter(got.limits)
         per = f"{got.workers} worker{'s' if got.workers > 1 else ''}"
         limits: list[tuple[int, str, str]] = []  # (per process, what it counts, its name)
-        if self.interface == "WSGI":
+        if self.interface == "WSGI" and got.worker_class == "gevent":
+            # Monkey-patched, every wait (a socket, time.sleep) yields to the worker's other greenlets.
+            what = "greenlets (--worker-connections), 1 request each"
+            limits.append((got.connections, what, "worker connections"))
+        elif self.interface == "WSGI":
             what = "threads, 1 request per thread" if got.threads > 1 else "request each"
             limits.append((got.threads, what, "threads" if got.threads > 1 else "workers"))
         for limit in target.limits:
@@ -201,6 +205,12 @@ STACKS: tuple[Stack, ...] = (
         "gunicorn-gthread", "WSGI", "gunicorn", ("-w", "1", "--threads", "16"),
         slow=WSGI_SLOW, hello=WSGI_HELLO, db=WSGI_DB, upstream=WSGI_UPSTREAM, port=8002, cpu=WSGI_CPU,
         threads="--threads",
+    ),
+    Stack(
+        # One worker whose gevent hub overlaps every waiting request, as an event loop does, but for
+        # a WSGI app: monkey-patching turns its blocking calls into yields. No ASGI needed.
+        "gunicorn-gevent", "WSGI", "gunicorn", ("-w", "1", "-k", "gevent", "--worker-connections", "1000"),
+        slow=WSGI_SLOW, hello=WSGI_HELLO, db=None, upstream=None, port=8009, cpu=WSGI_CPU,
     ),
     Stack(
         "uvicorn", "ASGI", "uvicorn", (),

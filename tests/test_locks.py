@@ -74,7 +74,8 @@ def test_top_level_pins_agree() -> None:
     pipfile = tomllib.loads((ROOT / "Pipfile").read_text())
     groups = project["dependency-groups"].values()  # {include-group = ...} entries add no pins
     pinned = [*project["project"]["dependencies"], *(p for g in groups for p in g if isinstance(p, str))]
-    from_pyproject = {canonical(re.sub(r"\[.*\]", "", p.split("==")[0])): p.split("==")[1] for p in pinned}
+    requirements = [Requirement(p) for p in pinned]
+    from_pyproject = {canonical(r.name): str(r.specifier).removeprefix("==") for r in requirements}
     from_pipfile = {
         canonical(name): (spec if isinstance(spec, str) else spec["version"]).removeprefix("==")
         for section in ("packages", "dev-packages")

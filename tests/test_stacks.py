@@ -62,9 +62,21 @@ def test_the_matrix_slots_are_derived_not_written() -> None:
     sized = size_all([(stack, stack.slow) for stack in STACKS])
     counts = {stack.name: slots.count for stack, slots in zip(STACKS, sized, strict=True)}
     assert counts == {
-        "gunicorn-sync": 4, "gunicorn-gthread": 16, "uvicorn": None, "uvicorn-workers": None,
-        "gunicorn-uvicorn-worker": None, "gunicorn-asgi": None, "fastapi-def": 40, "blocking-async": 1,
+        "gunicorn-sync": 4, "gunicorn-gthread": 16, "gunicorn-gevent": 1000, "uvicorn": None,
+        "uvicorn-workers": None, "gunicorn-uvicorn-worker": None, "gunicorn-asgi": None, "fastapi-def": 40,
+        "blocking-async": 1,
     }  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("options", "count"),
+    [((), 1000), (("--worker-connections", "50"), 50), (("-w", "3", "--worker-connections=20"), 60)],
+)
+def test_a_gevent_worker_has_a_slot_per_worker_connection(options: tuple[str, ...], count: int) -> None:
+    gevent = BY_NAME["gunicorn-gevent"]
+    stack = dataclasses.replace(gevent, options=("-w", "1", "-k", "gevent", *options))
+    slots = stack.slots(stack.slow)
+    assert (slots.count, slots.binding) == (count, "worker connections")
 
 
 def test_configured_changes_the_command_and_the_theory_together() -> None:
