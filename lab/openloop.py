@@ -110,6 +110,8 @@ def knee(steps: Sequence[StepStats]) -> float | None:
     next to nothing refused. None if it kept up with no step."""
     best = None
     for step in steps:
+        if not step.arrivals:  # a step the run never reached (it stopped early)
+            break
         failed = sum(step.failures.values())
         if step.served_rps >= KEEPS_UP * step.offered_rps and failed <= 0.01 * max(step.arrivals, 1):
             best = step.offered_rps

@@ -111,6 +111,7 @@ class StackSummary:
     baseline_rss_mb: float
     peak_rss_mb: float
     closed_users: int
+    queues: bool  # past the bound it queued (True) or refused at once (admission control)
 
 
 def limited(stack: Stack, limit: int) -> tuple[Stack, Slots]:
@@ -200,7 +201,10 @@ def drive(
         raise LabError(f"locust exited with code {process.returncode}; {log} ends with:\n{tail}")
 
 
-def run_stack(p: Plan, out: Path, env: dict[str, str]) -> tuple[list[Row], StackSummary]:
+def run_stack(
+    p: Plan, out: Path, env: dict[str, str]
+) -> tuple[list[Row], StackSummary | None, LabError | None]:
+    """The stack's rows and summary, from whatever was recorded, and what stopped it early (if anything)."""
     name = p.stack.name
     timeline, closed_timeline = out / "timeline" / name, out / "timeline" / f"{name}-closed"
     for folder in (timeline, closed_timeline):
@@ -230,16 +234,21 @@ def run_stack(p: Plan, out: Path, env: dict[str, str]) -> tuple[list[Row], Stack
         arrivals = ["Arrivals", "-H", url, "-u", "1", "-r", "1", "-t", f"{total}s",
                     "--csv", str(out / name), "--html", str(out / f"{name}.html")]  # fmt: skip
         log = out / f"{name}.log"
-        drive(locust(arrivals, open_env, log), server, total, rss, log)
-        if p.queues:  # beside a server that refuses at once, a closed loop only measures refusals
-            print(f"{name}: {users} closed-loop users for {closed_seconds} s", flush=True)
-            closed_env = {"LOCUST_PATH": p.stack.slow.path, "LAB_TIMELINE_DIR": str(closed_timeline)}
-            users_args = ["Users", "-H", url, "-u", str(users), "-r", str(users), "-t", f"{closed_seconds}s"]
-            log = out / f"{name}-closed.log"
-            drive(locust(users_args, closed_env, log), server, closed_seconds, rss, log)
+        failure = None
+        try:
+            drive(locust(arrivals, open_env, log), server, total, rss, log)
+            if p.queues:  # beside a server that refuses at once, a closed loop only measures refusals
+                print(f"{name}: {users} closed-loop users for {closed_seconds} s", flush=True)
+                closed_env = {"LOCUST_PATH": p.stack.slow.path, "LAB_TIMELINE_DIR": str(closed_timeline)}
+                users_args = ["Users", "-H", url, "-u", str(users), "-r", str(users), "-t",
+                              f"{closed_seconds}s"]  # fmt: skip
+                log = out / f"{name}-closed.log"
+                drive(locust(users_args, closed_env, log), server, closed_seconds, rss, log)
+        except LabError as error:  # a server or locust died: what was recorded until then still counts
+            failure = error
     every = [r for rs in read_requests(timeline).values() for r in rs]
     if not every:
-        raise LabError(f"{name}: locust recorded no request; see {out / f'{name}.log'}")
+        return [], None, failure or LabError(f"{name}: locust recorded no request; see {out / f'{name}.log'}")
     began = min(r.start for r in every)
     rows: list[Row] = []
     climb: list[openloop.StepStats] = []
@@ -250,8 +259,9 @@ def run_stack(p: Plan, out: Path, env: dict[str, str]) -> tuple[list[Row], Stack
     drop = began + len(p.rates) * p.step
     recovery = openloop.step_stats(every, drop, recovery_seconds, p.service, p.recovery_rate)
     rows.append(to_row(name, "recovery", recovery, p.bound))
-    if p.queues:
-        rows.append(closed_row(name, read_requests(closed_timeline).get("closed", []), users, p))
+    closed = read_requests(closed_timeline).get("closed", [])
+    if closed:
+        rows.append(closed_row(name, closed, users, p))
     knee = openloop.knee(climb)
     expected = p.backlog / (p.bound - p.recovery_rate) if p.backlog else 0.0
     summary = StackSummary(
@@ -266,9 +276,10 @@ def run_stack(p: Plan, out: Path, env: dict[str, str]) -> tuple[list[Row], Stack
         expected_recovery_s=expected,
         baseline_rss_mb=baseline,
         peak_rss_mb=max(rss, default=math.nan),
-        closed_users=users if p.queues else 0,
+        closed_users=users if closed else 0,
+        queues=p.queues,
     )
-    return rows, summary
+    return rows, summary, failure
 
 
 def settling(users: int, p: Plan) -> float:
@@ -335,7 +346,7 @@ def notes(summaries: list[StackSummary], rows: list[Row]) -> list[str]:
         recovered = "not within the run" if s.recovery_s is None else f"after {s.recovery_s:.1f} s"
         predicted = (
             f"the queue left by the climb predicts {s.expected_recovery_s:.1f} s"
-            if s.closed_users
+            if s.queues
             else "nothing queued: the excess was refused"
         )
         said.append(
@@ -448,9 +459,11 @@ def run(chosen: tuple[Stack, ...], service: float, step: float, multiples: tuple
     said: list[str] = []
     try:
         for p in plans:
-            stack_rows, summary = run_stack(p, out, {})
+            stack_rows, summary, failure = run_stack(p, out, {})
             rows += stack_rows
-            summaries.append(summary)
+            summaries += [summary] if summary else []
+            if failure:
+                raise failure
     except (LabError, KeyboardInterrupt) as error:
         why = str(error).splitlines()[0] if str(error) else "interrupted"
         said.append(f"Run stopped early ({why}); these are the numbers measured until then.")

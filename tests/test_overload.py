@@ -10,9 +10,11 @@ import json
 import math
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
+import psutil
 import pytest
 
 from lab import openloop
@@ -75,6 +77,8 @@ def test_the_knee_is_the_last_step_the_server_kept_up_with() -> None:
         openloop.knee([step(5, 5), step(10, 10, refused=5), step(11, 11)]) == 5
     )  # refusing is not keeping up
     assert openloop.knee([step(5, 3)]) is None
+    unreached = openloop.StepStats(12, 0, 0, 0, math.nan, math.nan, math.nan, math.nan, [], {}, math.nan)
+    assert openloop.knee([step(5, 5), unreached]) == 5  # a step never reached says nothing
 
 
 def test_backlog_and_recovery_follow_the_fluid_model() -> None:
@@ -151,6 +155,30 @@ def test_bad_input_is_one_line(args: list[str], message: str, tmp_path: Path) ->
     assert message in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
     assert not out.exists()  # refused before anything ran
+
+
+def test_a_server_dying_mid_run_keeps_what_was_measured(tmp_path: Path) -> None:
+    out = tmp_path / "report"
+    argv = [sys.executable, "compare.py", "--scenario", "overload", "--stacks", "gunicorn-sync",
+            "--slow-seconds", "0.2", "--step", "2", "--out", str(out)]  # fmt: skip
+    process = subprocess.Popen(argv, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 60
+    while not (out / "gunicorn-sync_stats.csv").exists():  # locust has started: requests are arriving
+        assert process.poll() is None and time.monotonic() < deadline, process.communicate()
+        time.sleep(0.2)
+    time.sleep(3)  # a step and a half of arrivals
+    children = psutil.Process(process.pid).children(recursive=True)
+    # The gunicorn master: started by the lab itself, its workers under it.
+    victim = next(p for p in children if "wsgi.slow_app:app" in p.cmdline() and p.ppid() == process.pid)
+    victim.kill()
+    _, stderr = process.communicate(timeout=60)
+    assert process.returncode == 1
+    assert "gunicorn-sync died during the run" in stderr
+    summary = json.loads((out / "summary.json").read_text())
+    first = next(r for r in summary["results"] if r["phase"] == "climb")
+    assert first["arrivals"] > 0 and first["measured_rps"] > 0  # the steps run before it died are kept
+    assert "stopped early" in (out / "summary.md").read_text()
+    assert not [p for p in children if p.is_running() and p.status() != psutil.STATUS_ZOMBIE]
 
 
 def test_overload_flags_belong_to_the_overload_scenario() -> None:
