@@ -31,14 +31,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import psutil
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import connect as connect_sync
 
 from lab import cli, settings
 from lab.errors import LabError
-from lab.measure import percentile
+from lab.measure import percentile, server_uss
 from lab.report import aligned, markdown_table, write_json
 from lab.servers import running
 from lab.stacks import BY_NAME, WEBSOCKET, Stack, Target
@@ -108,12 +107,6 @@ async def open_active(url: str, n: int, batch: int = 250) -> list[Active]:
         await asyncio.gather(*[a.round_trip("hello") for a in batch_held])  # each exchanges a message
         held += batch_held
     return held
-
-
-def server_uss(pid: int) -> int:
-    """Memory only the server's processes hold (USS), summed: shared pages are not counted per worker."""
-    root = psutil.Process(pid)
-    return sum(p.memory_full_info().uss for p in [root, *root.children(recursive=True)])
 
 
 async def measure_active(url: str, pid: int, n: int, messages: int) -> tuple[int, float, list[float], float]:

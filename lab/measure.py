@@ -213,6 +213,12 @@ def tree_cpu_seconds(pid: int) -> dict[int, float]:
     return used
 
 
+def server_uss(pid: int) -> int:
+    """Memory only the server's processes hold (USS), summed: shared pages are not counted per worker."""
+    root = psutil.Process(pid)
+    return sum(p.memory_full_info().uss for p in [root, *root.children(recursive=True)])
+
+
 @dataclass
 class CpuSampler:
     """Samples the CPU time of process trees, so any window can be measured afterwards."""

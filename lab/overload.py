@@ -22,11 +22,9 @@ offered load, one line per stack, the bound marked).
 from __future__ import annotations
 
 import dataclasses
-import json
 import math
 import os
 import shutil
-import signal
 import subprocess
 import sys
 import time
@@ -38,8 +36,9 @@ import psutil
 
 from lab import openloop
 from lab.errors import LabError
-from lab.measure import Request, read_requests
-from lab.report import aligned, markdown_table
+from lab.measure import Request, read_requests, server_uss
+from lab.report import aligned, markdown_table, write_json
+from lab.runner import stop_locust
 from lab.servers import ROOT, StackServer, running
 from lab.stacks import Slots, Stack
 from lab.theory import secs
@@ -108,8 +107,8 @@ class StackSummary:
     knee_vs_bound: float | None
     recovery_s: float | None  # None: not recovered before the run ended
     expected_recovery_s: float  # the fluid model's: backlog / (bound - recovery rate)
-    baseline_rss_mb: float
-    peak_rss_mb: float
+    baseline_uss_mb: float
+    peak_uss_mb: float
     closed_users: int
     queues: bool  # past the bound it queued (True) or refused at once (admission control)
 
@@ -164,23 +163,23 @@ def locust(arguments: list[str], env: dict[str, str], log: Path) -> subprocess.P
         )  # fmt: skip
 
 
-def tree_rss_mb(pid: int) -> float:
+def server_mb(pid: int) -> float:
+    """The server's own memory (USS, summed over its processes), in MB; nan once it is gone."""
     try:
-        root = psutil.Process(pid)
-        return sum(p.memory_info().rss for p in [root, *root.children(recursive=True)]) / 1e6
+        return server_uss(pid) / 1e6
     except psutil.NoSuchProcess:
         return math.nan
 
 
 def drive(
-    process: subprocess.Popen[bytes], server: StackServer, seconds: float, rss: list[float], log: Path
+    process: subprocess.Popen[bytes], server: StackServer, seconds: float, memory: list[float], log: Path
 ) -> None:
     """Until locust exits: sample the server's memory, stop if it dies, show where the run is."""
     began = time.monotonic()
     try:
         while process.poll() is None:
             time.sleep(0.5)
-            rss.append(tree_rss_mb(server.process.pid))
+            memory.append(server_mb(server.process.pid))
             if server.process.poll() is not None:
                 raise server.failed(f"died during the run (exit code {server.process.returncode})")
             if sys.stdout.isatty():
@@ -188,12 +187,7 @@ def drive(
                     f"\r  [{min(time.monotonic() - began, seconds):4.0f}/{seconds:.0f} s]", end="", flush=True
                 )
     finally:
-        if process.poll() is None:
-            process.send_signal(signal.SIGINT)  # like Ctrl-C: locust still writes what it measured
-            try:
-                process.wait(15)
-            except subprocess.TimeoutExpired:
-                os.killpg(process.pid, signal.SIGKILL)
+        stop_locust(process)
         if sys.stdout.isatty():
             print()
     if process.returncode != 0:
@@ -218,11 +212,11 @@ def run_stack(
     users = math.ceil(max(p.rates) * p.service)  # a closed loop that would offer the top rate
     # Long enough to settle (every user started, one full queue waited) and then ten service times.
     closed_seconds = math.ceil(settling(users, p) + max(p.step, 10 * p.service))
-    rss: list[float] = []
+    memory: list[float] = []
     with running([p.stack], "slow", out / "logs", {**env, "SLOW_SECONDS": str(p.service)}) as servers:
         server = servers[0]
         url = f"http://{server.host}:{server.port}"
-        baseline = tree_rss_mb(server.process.pid)
+        baseline = server_mb(server.process.pid)
         open_env = {
             "LOCUST_RATES": ",".join(f"{rate:.6g}" for rate in steps),
             "LOCUST_STEP_SECONDS": f"{p.step:g}",
@@ -236,14 +230,14 @@ def run_stack(
         log = out / f"{name}.log"
         failure = None
         try:
-            drive(locust(arrivals, open_env, log), server, total, rss, log)
+            drive(locust(arrivals, open_env, log), server, total, memory, log)
             if p.queues:  # beside a server that refuses at once, a closed loop only measures refusals
                 print(f"{name}: {users} closed-loop users for {closed_seconds} s", flush=True)
                 closed_env = {"LOCUST_PATH": p.stack.slow.path, "LAB_TIMELINE_DIR": str(closed_timeline)}
                 users_args = ["Users", "-H", url, "-u", str(users), "-r", str(users), "-t",
                               f"{closed_seconds}s"]  # fmt: skip
                 log = out / f"{name}-closed.log"
-                drive(locust(users_args, closed_env, log), server, closed_seconds, rss, log)
+                drive(locust(users_args, closed_env, log), server, closed_seconds, memory, log)
         except LabError as error:  # a server or locust died: what was recorded until then still counts
             failure = error
     every = [r for rs in read_requests(timeline).values() for r in rs]
@@ -274,8 +268,8 @@ def run_stack(
         knee_vs_bound=knee / p.bound if knee is not None and math.isfinite(p.bound) else None,
         recovery_s=openloop.recovery_seconds(every, drop, p.service),
         expected_recovery_s=expected,
-        baseline_rss_mb=baseline,
-        peak_rss_mb=max(rss, default=math.nan),
+        baseline_uss_mb=baseline,
+        peak_uss_mb=max(memory, default=math.nan),
         closed_users=users if closed else 0,
         queues=p.queues,
     )
@@ -300,17 +294,6 @@ def closed_row(name: str, requests: list[Request], users: int, p: Plan) -> Row:
 def to_row(name: str, phase: str, s: openloop.StepStats, bound: float) -> Row:
     return Row(name, phase, s.asked_rps, s.offered_rps, s.served_rps, bound, s.p50_ms, s.p95_ms, s.p99_ms,
                s.max_ms, s.lower_bounds, s.failures, s.refused_p95_ms, s.arrivals)  # fmt: skip
-
-
-def clean(value: Any) -> Any:
-    """JSON has no NaN: "not measured" is null."""
-    if isinstance(value, float) and math.isnan(value):
-        return None
-    if isinstance(value, dict):
-        return {k: clean(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [clean(v) for v in value]
-    return value
 
 
 def ms(value: float, lower: bool = False) -> str:
@@ -351,7 +334,7 @@ def notes(summaries: list[StackSummary], rows: list[Row]) -> list[str]:
         )
         said.append(
             f"{s.stack}: {knee}. When the load dropped, it served normally again {recovered} ({predicted}). "
-            f"Memory: {s.baseline_rss_mb:.0f} MB idle, {s.peak_rss_mb:.0f} MB at the peak."
+            f"Memory: {s.baseline_uss_mb:.0f} MB idle, {s.peak_uss_mb:.0f} MB at the peak."
         )
         refused = sum(r.failures.get("refused", 0) for r in mine)
         if refused:
@@ -389,12 +372,7 @@ def notes(summaries: list[StackSummary], rows: list[Row]) -> list[str]:
 
 def write_report(out: Path, title: str, rows: list[Row], summaries: list[StackSummary], said: list[str],
                  environment: dict[str, Any]) -> None:  # fmt: skip
-    summary = {
-        "environment": environment,
-        "stacks": [clean(asdict(s)) for s in summaries],
-        "results": [clean(asdict(r)) for r in rows],
-    }
-    (out / "summary.json").write_text(json.dumps(summary, indent=2, allow_nan=False) + "\n")
+    write_json(out / "summary.json", rows, environment, stacks=[asdict(s) for s in summaries])
     lines = [f"# {title}", "", *markdown_table(table(rows)), ""]
     lines += [f"- {note}" for note in said]
     (out / "summary.md").write_text("\n".join(lines) + "\n")

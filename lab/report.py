@@ -47,14 +47,21 @@ class Result:
     proxy_cpu_us_per_request: float = float("nan")  # its CPU over the interval / requests through it
 
 
-def write_json(path: Path, results: Sequence[Any], environment: dict[str, Any]) -> None:
-    """The run's environment and one object per result; JSON has no NaN, so "not measured" is null."""
-    rows = [
-        {k: None if isinstance(v, float) and math.isnan(v) else v for k, v in asdict(r).items()}
-        for r in results
-    ]
-    summary = {"environment": environment, "results": rows}
-    path.write_text(json.dumps(summary, indent=2, allow_nan=False) + "\n")
+def nulls(value: Any) -> Any:
+    """JSON has no NaN: "not measured" is written as null, however deep it sits."""
+    if isinstance(value, float) and math.isnan(value):
+        return None
+    if isinstance(value, dict):
+        return {k: nulls(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [nulls(v) for v in value]
+    return value
+
+
+def write_json(path: Path, results: Sequence[Any], environment: dict[str, Any], **extra: Any) -> None:
+    """The run's environment, any other sections, and one object per result."""
+    summary = {"environment": environment, **extra, "results": [asdict(r) for r in results]}
+    path.write_text(json.dumps(nulls(summary), indent=2, allow_nan=False) + "\n")
 
 
 def write(

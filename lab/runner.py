@@ -83,12 +83,7 @@ def run_group(group: list[Stack], slots: dict[str, Slots], run: Run, results: li
         except (LabError, KeyboardInterrupt) as error:
             failure = error
         finally:
-            if locust.poll() is None:
-                locust.send_signal(signal.SIGINT)  # like Ctrl-C: locust still writes its reports
-                try:
-                    locust.wait(15)
-                except subprocess.TimeoutExpired:
-                    os.killpg(locust.pid, signal.SIGKILL)  # its own session: the --processes workers too
+            stop_locust(locust)
             sampler.sample()
         if failure is None and locust.returncode != 0:
             tail = "\n".join((out / f"{prefix}.log").read_text(errors="replace").splitlines()[-10:])
@@ -101,6 +96,16 @@ def run_group(group: list[Stack], slots: dict[str, Slots], run: Run, results: li
         results.append(row(stack, size, requests.get(stack.name, []), window, run, sampler, everyone))
     if failure:
         raise failure
+
+
+def stop_locust(locust: subprocess.Popen[bytes]) -> None:
+    """Like Ctrl-C, so locust still writes its reports; killed with its session if it hangs."""
+    if locust.poll() is None:
+        locust.send_signal(signal.SIGINT)
+        try:
+            locust.wait(15)
+        except subprocess.TimeoutExpired:
+            os.killpg(locust.pid, signal.SIGKILL)  # its own session: the --processes workers too
 
 
 def watch(
