@@ -3,15 +3,15 @@
 Each class names its requests after its stack, so the web UI and the CSV show
 one row per stack, next to each other. The ports are those of `make serve`.
 
-    make serve                        # every stack on its own port (8001-8009)
+    make serve                        # every stack on its own port (8001-8013)
     locust -f locustfile.py --class-picker                  # web UI: http://127.0.0.1:8089
-    locust -f locustfile.py --headless -u 450 -r 450 -t 30s # 50 users per stack
+    locust -f locustfile.py --headless -u 650 -r 650 -t 30s # 50 users per stack
     locust -f locustfile.py --processes 2                   # one locust process per core
     locust -f locustfile.py Uvicorn GunicornSync            # only some stacks
 
 Do NOT pass -H/--host (nor fill the Host field in the web UI): locust sends every
 class to that one host, and the rows no longer compare stacks. Users are spread
-evenly over the classes, so -u 450 with 9 classes is 50 per stack.
+evenly over the classes, so -u 650 with 13 classes is 50 per stack.
 
 To point a stack elsewhere, set LOCUST_TARGETS to a JSON object of stack name ->
 URL: LOCUST_TARGETS='{"uvicorn": "http://127.0.0.1:9000/"}'. The URL's path is
@@ -62,6 +62,12 @@ class GunicornGevent(StackUser):
     stack, host = "gunicorn-gevent", "http://127.0.0.1:8009"
 
 
+class GranianWsgi(StackUser):
+    """granian --interface wsgi --workers 1 --blocking-threads 16 wsgi.slow_app:app"""
+
+    stack, host = "granian-wsgi", "http://127.0.0.1:8010"
+
+
 class Uvicorn(StackUser):
     """uvicorn asgi.slow_app:app"""
 
@@ -84,6 +90,24 @@ class GunicornAsgi(StackUser):
     """gunicorn -w 2 -k asgi asgi.slow_app:app"""
 
     stack, host = "gunicorn-asgi", "http://127.0.0.1:8006"
+
+
+class GranianAsgi(StackUser):
+    """granian --interface asgi --workers 1 asgi.slow_app:app"""
+
+    stack, host = "granian-asgi", "http://127.0.0.1:8011"
+
+
+class Hypercorn(StackUser):
+    """hypercorn --workers 1 asgi.slow_app:app"""
+
+    stack, host = "hypercorn", "http://127.0.0.1:8012"
+
+
+class Daphne(StackUser):
+    """daphne asgi.slow_app:app"""
+
+    stack, host = "daphne", "http://127.0.0.1:8013"
 
 
 class FastapiDef(StackUser):

@@ -5,7 +5,7 @@ second and times the echo. Locust knows only HTTP, so each round trip is reporte
 through its `request` event: it appears as a row ("uvicorn ws") in the web UI
 and the CSV, exactly like the HTTP rows of locustfile.py.
 
-    python -m lab serve --kind websocket              # the ASGI stacks on ports 8003-8006
+    python -m lab serve --kind websocket              # the ASGI stacks (ports 8003-8006, 8011-8013)
     locust -f websocket_locustfile.py --class-picker  # web UI: http://127.0.0.1:8089
 
 As in locustfile.py: no -H/--host, and LOCUST_TARGETS='{"uvicorn": "http://127.0.0.1:9000/"}'
@@ -75,6 +75,24 @@ class GunicornAsgi(WebSocketUser):
     """gunicorn -w 2 -k asgi asgi.websocket_app:app"""
 
     stack, host = "gunicorn-asgi", "http://127.0.0.1:8006"
+
+
+class GranianAsgi(WebSocketUser):
+    """granian --interface asgi --workers 1 asgi.websocket_app:app"""
+
+    stack, host = "granian-asgi", "http://127.0.0.1:8011"
+
+
+class Hypercorn(WebSocketUser):
+    """hypercorn --workers 1 asgi.websocket_app:app"""
+
+    stack, host = "hypercorn", "http://127.0.0.1:8012"
+
+
+class Daphne(WebSocketUser):
+    """daphne asgi.websocket_app:app"""
+
+    stack, host = "daphne", "http://127.0.0.1:8013"
 
 
 def move_stacks(targets: str) -> None:

@@ -177,7 +177,9 @@ def fault(args: argparse.Namespace) -> int:
     stack = stacks.get(args.stack)
     if args.fault == "timeout" and stack.server != "gunicorn":
         raise LabError(f"{stack.name}: the worker timeout is gunicorn's; uvicorn has none")
-    if args.fault == "kill-worker" and not stack.supervised:
+    if args.fault == "kill-worker" and stack.slots(stack.hello or stack.slow).processes == 1 and (
+        stack.server in ("uvicorn", "daphne")
+    ):
         raise LabError(f"{stack.name} is a single process: nothing supervises it, killing it ends it")
     log_dir = Path(tempfile.mkdtemp(prefix="lab-fault-"))
     if args.proxy and args.fault != "slowloris":
@@ -196,7 +198,7 @@ def main() -> int:
     commands = parser.add_subparsers(dest="command", required=True)
     commands.add_parser("list", help="the stack matrix").set_defaults(func=list_stacks)
 
-    p = commands.add_parser("serve", help="run the stacks on their fixed ports (8001-8009) until Ctrl-C")
+    p = commands.add_parser("serve", help="run the stacks on their fixed ports (8001-8013) until Ctrl-C")
     p.add_argument(
         "--kind", choices=["slow", "hello", "websocket"], default="slow", help="which app each stack serves"
     )

@@ -1,7 +1,7 @@
 """docker/compose.yaml and docker/nginx/nginx.conf, generated from the stack matrix: `python -m lab.compose`.
 
-One service per stack (its slow app, the command of lab/stacks.py, ports 8001-8009 on the
-host's loopback), nginx in front of each (ports 9001-9009), and locust in master/worker mode
+One service per stack (its slow app, the command of lab/stacks.py, ports 8001-8013 on the
+host's loopback), nginx in front of each (ports 9001-9013), and locust in master/worker mode
 with its web UI on port 8089. tests/test_dockerfiles.py fails when the files and the matrix
 disagree; `python -m lab.classroom` brings the file up.
 """
@@ -26,7 +26,7 @@ HEADER = """\
 # A whole class's demo in one command, from the repository root:
 #   docker compose -f docker/compose.yaml up --build --wait
 # (or `python -m lab.classroom up`, which also works with podman and without a registry),
-# then open http://localhost:8089 (leave Host empty) and start 450 users: 50 per stack.
+# then open http://localhost:8089 (leave Host empty) and start 650 users: 50 per stack.
 """
 IMAGE = "localhost/wsgi-asgi-lab:compose"  # built here, never pulled: no registry has it
 # Where the host publishes the ports: loopback unless asked (LAB_BIND=0.0.0.0 for a class network).

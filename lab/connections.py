@@ -149,6 +149,10 @@ def wire_cost(host: str, port: int) -> tuple[str, int]:
         return negotiated, sock.received - before
 
 
+# The WebSocket implementation each of the other ASGI servers always uses.
+OWN_WEBSOCKETS = {"granian": "granian (Rust)", "hypercorn": "wsproto", "daphne": "autobahn"}
+
+
 def hold_websockets(stack: Stack, n: int, messages: int, log_dir: Path) -> Held:
     with running([stack], WEBSOCKET, log_dir) as (server,):  # the app's default tick
         deflate, wire = wire_cost(server.host, server.port)
@@ -162,6 +166,8 @@ def hold_websockets(stack: Stack, n: int, messages: int, log_dir: Path) -> Held:
     (resolved,) = settings.resolve([stack.settings_query(WEBSOCKET)])
     if resolved.worker_class == "asgi":  # gunicorn's own WebSocket code: it has no deflate to turn off
         ws, deflate = "gunicorn", "not offered" if deflate == "off" else deflate
+    elif stack.server in OWN_WEBSOCKETS:
+        ws = OWN_WEBSOCKETS[stack.server]
     else:  # uvicorn itself, or its worker inside gunicorn
         ws = stack.options[stack.options.index("--ws") + 1] if "--ws" in stack.options else "auto"
     return Held(

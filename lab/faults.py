@@ -137,6 +137,7 @@ class Replacement:
     killed: int
     replaced_within: float | None  # seconds until a new worker pid appeared, None if none did
     served_after: bool
+    master_alive: bool = True  # False: the server ended with its worker
 
     @property
     def ok(self) -> bool:
@@ -146,8 +147,10 @@ class Replacement:
         replaced = (
             "NOT replaced" if self.replaced_within is None else f"replaced within {self.replaced_within} s"
         )
+        ended = "" if self.master_alive else "; the whole server exited"
         return (
             f"worker {self.killed} killed with SIGKILL -> {replaced}; later requests ok: {self.served_after}"
+            + ended
         )
 
 
@@ -168,8 +171,14 @@ def kill_a_worker(stack: Stack, log_dir: Path, wait: float = 15.0) -> Replacemen
         replaced = None
         if wait_for_new_pid(master, before, wait) - before:
             replaced = round(time.monotonic() - began, 2)
-        served = all(http_get(server.host, server.port, "/")[0] == 200 for _ in range(10))
-        return Replacement(victim, replaced, served)
+        try:
+            served = all(http_get(server.host, server.port, "/", timeout=10)[0] == 200 for _ in range(10))
+        except OSError:  # the master went down with its worker (Granian, Hypercorn): nothing listens
+            served = False
+        if not served:
+            with suppress(subprocess.TimeoutExpired):
+                server.process.wait(5)  # a master going down with its worker takes a moment
+        return Replacement(victim, replaced, served, server.process.poll() is None)
 
 
 @dataclass(frozen=True)

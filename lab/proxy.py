@@ -27,6 +27,9 @@ PROXIES = ("nginx",)  # what --proxy accepts
 # timeout outlasts any queue a run builds (nginx's 60 s default would turn the
 # pitfalls' 57 s waits into 504s of its own). nginx is the edge, so X-Forwarded-For is
 # the client's own address, never a header the client sent (it could name anyone).
+# server_name: an HTTP/1.0 request may come without Host, and $host is then the server's
+# name; were it empty, nginx would drop the header and pass on an HTTP/1.1 request
+# without Host, which a strict server (Hypercorn) must refuse.
 LOCATION = """
         location / {{
             proxy_pass http://{name};
@@ -72,7 +75,7 @@ def route(name: str, backend: str, listen: str) -> str:
     """An upstream and the server block that listens for it: `listen` in front of `backend`."""
     return (
         f"    upstream {name} {{ server {backend}; keepalive 64; }}\n"
-        f"    server {{\n        listen {listen};" + LOCATION.format(name=name) + "\n    }"
+        f"    server {{\n        listen {listen};\n        server_name localhost;" + LOCATION.format(name=name) + "\n    }"
     )
 
 

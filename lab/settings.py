@@ -27,10 +27,11 @@ ROOT = Path(__file__).resolve().parent.parent
 @dataclass(frozen=True)
 class Resolved:
     workers: int  # processes that serve requests
-    threads: int  # gunicorn threads per worker (1 for every other worker class)
-    worker_class: str  # gunicorn's worker class, "uvicorn" for uvicorn itself
+    threads: int  # threads per worker that run a WSGI app (gunicorn's --threads, Granian's blocking threads)
+    worker_class: str  # gunicorn's worker class; the server's name for every other server
     limits: list[int]  # the app's own per-process limits asked for, read from the app
     connections: int = 0  # gunicorn --worker-connections: a gevent worker's greenlets, one per connection
+    backpressure: int = 0  # Granian's cap on requests in flight per worker (0: the server has none)
 
 
 _cache: dict[str, Resolved] = {}
@@ -70,8 +71,14 @@ def resolve(commands: Sequence[Query]) -> list[Resolved]:
 
 def _read(argv: list[str], limits: list[str]) -> dict[str, Any]:
     server, *options = argv
+    backpressure = 0
     if server == "gunicorn":
         workers, threads, worker_class, connections = _gunicorn(options)
+    elif server == "granian":
+        workers, threads, backpressure = _granian(options)
+        worker_class, connections = server, 0
+    elif server in ("hypercorn", "daphne"):
+        workers, threads, worker_class, connections = _captured(server, options), 1, server, 0
     else:
         from uvicorn.config import Config
         from uvicorn.main import main as command
@@ -87,7 +94,56 @@ def _read(argv: list[str], limits: list[str]) -> dict[str, Any]:
             values.append(int(getattr(importlib.import_module(module), name)))
         except Exception as error:  # the app rejected its settings: say which one was being read
             raise SystemExit(f"reading {name} from {module}: {type(error).__name__}: {error}") from None
-    return asdict(Resolved(workers, threads, worker_class, values, connections))
+    return asdict(Resolved(workers, threads, worker_class, values, connections, backpressure))
+
+
+def _granian(options: list[str]) -> tuple[int, int, int]:
+    """Granian's click command builds its Server; keep that Server instead of serving it."""
+    import click
+    from granian import cli
+
+    built: list[Any] = []
+    real = cli.Server
+
+    class Keep:
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            built.append(real(*args, **kwargs))  # its own defaults: backpressure, blocking threads
+
+        def serve(self, *args: Any, **kwargs: Any) -> None:
+            return None
+
+    cli.Server = Keep
+    try:
+        cli.cli.main(args=options, prog_name="granian", standalone_mode=False)
+    except click.ClickException as error:
+        raise SystemExit(f"granian: {error.format_message()}") from None
+    finally:
+        cli.Server = real
+    (server,) = built
+    # Only a WSGI app runs on the blocking threads; an ASGI app runs on one event loop per worker.
+    threads = int(server.blocking_threads) if str(server.interface) == "wsgi" else 1
+    return int(server.workers), threads, int(server.backpressure)
+
+
+def _captured(server: str, options: list[str]) -> int:
+    """Worker processes, read by the server's own argument parser (its config kept, not run)."""
+    sys.argv = [server]  # argparse names the program in its errors from sys.argv[0]
+    if server == "daphne":
+        from daphne.cli import CommandLineInterface
+
+        CommandLineInterface().parser.parse_args(options)  # a flag daphne lacks exits here, as daphne would
+        return 1  # one Twisted reactor in one process: daphne has no workers
+    import hypercorn.__main__ as hypercorn
+
+    configs: list[Any] = []
+    run = hypercorn.run
+    hypercorn.run = lambda config: configs.append(config) or 0
+    try:
+        hypercorn.main(options)
+    finally:
+        hypercorn.run = run
+    # --workers 0 serves in the master itself: still one process.
+    return max(1, int(configs[0].workers))
 
 
 def _gunicorn(options: list[str]) -> tuple[int, int, str, int]:

@@ -62,7 +62,7 @@ class Slots:
 class Stack:
     name: str
     interface: Literal["WSGI", "ASGI"]
-    server: Literal["gunicorn", "uvicorn"]
+    server: Literal["gunicorn", "uvicorn", "granian", "hypercorn", "daphne"]
     options: tuple[str, ...]
     slow: Target  # the request that waits SLOW_SECONDS on I/O
     hello: Target | None  # the cheapest request, for peak throughput; None where it teaches nothing
@@ -77,8 +77,10 @@ class Stack:
     def command(self, target: Target, host: str = "127.0.0.1", port: int | None = None) -> list[str]:
         """The command line a student would type, with the bind address filled in."""
         port = self.port if port is None else port
-        if self.server == "gunicorn":
+        if self.server in ("gunicorn", "hypercorn"):
             bind = ["-b", f"[{host}]:{port}" if ":" in host else f"{host}:{port}"]
+        elif self.server == "daphne":
+            bind = ["-b", host, "-p", str(port)]
         else:
             bind = ["--host", host, "--port", str(port)]
         return [self.server, *self.options, *bind, target.app]
@@ -90,13 +92,21 @@ class Stack:
 
     @property
     def supervised(self) -> bool:
-        """A master restarts its workers: gunicorn's arbiter, or uvicorn's --workers supervisor."""
-        return self.server == "gunicorn" or self.slots(self.slow).processes > 1
+        """A master restarts its workers: gunicorn's arbiter, or uvicorn's --workers supervisor.
+
+        Granian and Hypercorn also run their workers under a master, but neither replaces
+        one that dies (Granian only with --respawn-failed-workers): they are not supervised.
+        """
+        if self.server == "granian":
+            return "--respawn-failed-workers" in self.options
+        return self.server == "gunicorn" or (self.server == "uvicorn" and self.slots(self.slow).processes > 1)
 
     def configured(self, workers: int | None = None, threads: int | None = None) -> Stack:
         """The same stack with another worker or thread count: the command and the theory change together."""
         options, env = self.options, dict(self.env)
         if workers is not None:
+            if self.server == "daphne":
+                raise LabError("daphne runs one process and has no --workers; choose another stack")
             flag = "-w" if self.server == "gunicorn" else "--workers"
             options = (*without(options, ("-w", "--workers")), flag, str(workers))
         if threads is not None:
@@ -131,9 +141,14 @@ class Stack:
             # Monkey-patched, every wait (a socket, time.sleep) yields to the worker's other greenlets.
             what = "greenlets (--worker-connections), 1 request each"
             limits.append((got.connections, what, "worker connections"))
+        elif self.interface == "WSGI" and self.server == "granian":
+            limits.append((got.threads, "blocking threads (--blocking-threads), 1 request each", "threads"))
         elif self.interface == "WSGI":
             what = "threads, 1 request per thread" if got.threads > 1 else "request each"
             limits.append((got.threads, what, "threads" if got.threads > 1 else "workers"))
+        if got.backpressure:
+            what = "requests at once (--backpressure; unset: --backlog / workers)"
+            limits.append((got.backpressure, what, "backpressure"))
         for limit in target.limits:
             value = next(read) if isinstance(limit.value, str) else limit.value
             limits.append((value, limit.what, limit.name))
@@ -213,6 +228,13 @@ STACKS: tuple[Stack, ...] = (
         slow=WSGI_SLOW, hello=WSGI_HELLO, db=None, upstream=None, port=8009, cpu=WSGI_CPU,
     ),
     Stack(
+        # Granian's WSGI side: a Rust server whose pool of Python threads runs the app. Sixteen
+        # stated, as gthread's: the same slots on another server. (Unset: backpressure / 2 = 512.)
+        "granian-wsgi", "WSGI", "granian", ("--interface", "wsgi", "--workers", "1", "--blocking-threads", "16"),
+        slow=WSGI_SLOW, hello=WSGI_HELLO, db=WSGI_DB, upstream=WSGI_UPSTREAM, port=8010, cpu=WSGI_CPU,
+        threads="--blocking-threads",
+    ),
+    Stack(
         "uvicorn", "ASGI", "uvicorn", (),
         slow=ASGI_SLOW, hello=ASGI_HELLO, db=ASGI_DB, upstream=ASGI_UPSTREAM, port=8003, cpu=ASGI_CPU,
     ),
@@ -227,6 +249,20 @@ STACKS: tuple[Stack, ...] = (
     Stack(
         "gunicorn-asgi", "ASGI", "gunicorn", ("-w", "2", "-k", "asgi"),
         slow=ASGI_SLOW, hello=ASGI_HELLO, db=ASGI_DB, upstream=ASGI_UPSTREAM, port=8006, cpu=ASGI_CPU,
+    ),
+    Stack(
+        # The same server as granian-wsgi with the other interface: one event loop per worker.
+        "granian-asgi", "ASGI", "granian", ("--interface", "asgi", "--workers", "1"),
+        slow=ASGI_SLOW, hello=ASGI_HELLO, db=ASGI_DB, upstream=ASGI_UPSTREAM, port=8011, cpu=ASGI_CPU,
+    ),
+    Stack(
+        "hypercorn", "ASGI", "hypercorn", ("--workers", "1"),
+        slow=ASGI_SLOW, hello=ASGI_HELLO, db=ASGI_DB, upstream=ASGI_UPSTREAM, port=8012, cpu=ASGI_CPU,
+    ),
+    Stack(
+        # Django Channels' server, on Twisted: one process, always.
+        "daphne", "ASGI", "daphne", (),
+        slow=ASGI_SLOW, hello=ASGI_HELLO, db=ASGI_DB, upstream=ASGI_UPSTREAM, port=8013, cpu=ASGI_CPU,
     ),
     Stack(
         "fastapi-def", "ASGI", "uvicorn", (),

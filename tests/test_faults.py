@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import signal
 import sys
 from pathlib import Path
@@ -16,7 +17,10 @@ from lab.stacks import BY_NAME, STACKS, Stack
 SUPERVISED = [stack for stack in STACKS if stack.supervised]
 
 
-@pytest.mark.parametrize("stack", STACKS, ids=[s.name for s in STACKS])
+DRAINING = [stack for stack in STACKS if stack.server != "daphne"]
+
+
+@pytest.mark.parametrize("stack", DRAINING, ids=[s.name for s in DRAINING])
 def test_sigterm_finishes_every_in_flight_request(stack: Stack, tmp_path: Path) -> None:
     result = graceful_shutdown(stack, tmp_path)
     assert result.completed_ok == result.in_flight, result  # nothing lost
@@ -26,11 +30,36 @@ def test_sigterm_finishes_every_in_flight_request(stack: Stack, tmp_path: Path) 
     assert result.new_connection in {"refused", "reset", "200"}, result
 
 
+def test_daphne_drops_what_is_in_flight_on_sigterm(tmp_path: Path) -> None:
+    """Twisted's reactor stops at once and Daphne cancels every application: docs/faults.md says so.
+
+    If a Daphne release learns to drain, this fails, and daphne joins DRAINING above.
+    """
+    result = graceful_shutdown(BY_NAME["daphne"], tmp_path)
+    assert result.completed_ok == 0 < result.in_flight, result
+    assert result.exit_code == 0 and result.exit_seconds < 5, result
+
+
 @pytest.mark.parametrize("stack", SUPERVISED, ids=[s.name for s in SUPERVISED])
 def test_a_killed_worker_is_replaced(stack: Stack, tmp_path: Path) -> None:
     result = kill_a_worker(stack, tmp_path)
     assert result.replaced_within is not None and result.replaced_within < 5, result
     assert result.served_after, result
+
+
+@pytest.mark.parametrize("name", ["granian-asgi", "hypercorn"])
+def test_granian_and_hypercorn_end_with_a_killed_worker(name: str, tmp_path: Path) -> None:
+    """A master, but not a supervisor: the worker is not replaced and the server exits (docs/faults.md)."""
+    result = kill_a_worker(BY_NAME[name], tmp_path, wait=3)
+    assert (result.replaced_within, result.served_after, result.master_alive) == (None, False, False), result
+
+
+def test_granian_respawns_a_worker_when_asked(tmp_path: Path) -> None:
+    granian = BY_NAME["granian-asgi"]
+    stack = dataclasses.replace(granian, options=(*granian.options, "--respawn-failed-workers"))
+    assert stack.supervised
+    result = kill_a_worker(stack, tmp_path)
+    assert result.ok and result.master_alive, result
 
 
 def test_request_past_timeout_kills_and_replaces_a_sync_worker(tmp_path: Path) -> None:

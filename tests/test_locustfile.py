@@ -84,7 +84,7 @@ def test_one_user_class_per_stack() -> None:
         [sys.executable, "-m", "locust", "-f", "locustfile.py", "--list"],
         cwd=ROOT, capture_output=True, text=True, timeout=60, check=True,
     ).stdout  # fmt: skip
-    assert len(serving("slow")) == 9
+    assert len(serving("slow")) == 13
     for name in ("GunicornSync", "GunicornGthread", "GunicornGevent", "Uvicorn", "UvicornWorkers",
                  "GunicornUvicornWorker", "GunicornAsgi", "FastapiDef", "BlockingAsync"):  # fmt: skip
         assert name in listed

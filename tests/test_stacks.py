@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import re
 
 import pytest
 
@@ -64,8 +65,59 @@ def test_the_matrix_slots_are_derived_not_written() -> None:
     assert counts == {
         "gunicorn-sync": 4, "gunicorn-gthread": 16, "gunicorn-gevent": 1000, "uvicorn": None,
         "uvicorn-workers": None, "gunicorn-uvicorn-worker": None, "gunicorn-asgi": None, "fastapi-def": 40,
-        "blocking-async": 1,
+        "blocking-async": 1, "granian-wsgi": 16, "granian-asgi": 1024, "hypercorn": None, "daphne": None,
     }  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("options", "count", "binding", "processes"),
+    [
+        # Granian's own defaults: backpressure = backlog (1024) / workers; WSGI threads = backpressure / 2.
+        (("--interface", "wsgi"), 512, "threads", 1),
+        (("--interface", "wsgi", "--workers", "2"), 512, "threads", 2),  # 2 x 256
+        (("--interface", "wsgi", "--blocking-threads", "8", "--backpressure", "4"), 4, "backpressure", 1),
+        (("--interface", "asgi", "--workers", "2"), 1024, "backpressure", 2),  # 2 x 512
+        (("--interface", "asgi", "--backlog", "2048"), 2048, "backpressure", 1),
+    ],
+)
+def test_granian_slots_are_read_by_its_own_cli(
+    options: tuple[str, ...], count: int, binding: str, processes: int
+) -> None:
+    base = BY_NAME["granian-wsgi" if "wsgi" in options else "granian-asgi"]
+    slots = dataclasses.replace(base, options=options).slots(base.slow)
+    assert (slots.count, slots.binding, slots.processes) == (count, binding, processes)
+
+
+@pytest.mark.parametrize(("name", "options", "processes"), [
+    ("hypercorn", ("--workers", "3"), 3), ("hypercorn", ("-w", "0"), 1), ("hypercorn", (), 1), ("daphne", (), 1),
+])  # fmt: skip
+def test_hypercorn_and_daphne_processes_come_from_their_parsers(
+    name: str, options: tuple[str, ...], processes: int
+) -> None:
+    stack = dataclasses.replace(BY_NAME[name], options=options)
+    slots = stack.slots(stack.slow)
+    assert (slots.count, slots.processes) == (None, processes)
+
+
+@pytest.mark.parametrize(
+    ("name", "options", "message"),
+    [
+        ("granian-asgi", ("--worker", "2"), "granian: No such option '--worker'"),
+        ("granian-asgi", ("--interface", "wsgii"), "granian: Invalid value for '--interface'"),
+        ("hypercorn", ("--threads", "4"), "hypercorn: error: unrecognized arguments: --threads"),
+        ("daphne", ("--workers", "2"), "daphne: error: unrecognized arguments: --workers"),
+    ],
+)
+def test_a_flag_the_server_lacks_is_one_line(name: str, options: tuple[str, ...], message: str) -> None:
+    stack = dataclasses.replace(BY_NAME[name], options=options)
+    with pytest.raises(LabError, match=re.escape(message)) as error:
+        stack.slots(stack.slow)
+    assert "\n" not in str(error.value)
+
+
+def test_daphne_has_no_workers_to_set() -> None:
+    with pytest.raises(LabError, match="daphne runs one process"):
+        BY_NAME["daphne"].configured(workers=2)
 
 
 @pytest.mark.parametrize(
@@ -112,6 +164,11 @@ def test_supervised_follows_the_resolved_workers() -> None:
     assert SYNC.supervised
     assert not UVICORN.supervised
     assert UVICORN.configured(workers=2).supervised
+    # Neither Granian nor Hypercorn replaces a worker that dies, unless Granian is asked to.
+    assert not BY_NAME["hypercorn"].configured(workers=2).supervised
+    granian = BY_NAME["granian-asgi"]
+    assert not granian.supervised
+    assert dataclasses.replace(granian, options=(*granian.options, "--respawn-failed-workers")).supervised
 
 
 @pytest.mark.parametrize(
