@@ -177,8 +177,10 @@ def fault(args: argparse.Namespace) -> int:
     stack = stacks.get(args.stack)
     if args.fault == "timeout" and stack.server != "gunicorn":
         raise LabError(f"{stack.name}: the worker timeout is gunicorn's; uvicorn has none")
-    if args.fault == "kill-worker" and stack.slots(stack.hello or stack.slow).processes == 1 and (
-        stack.server in ("uvicorn", "daphne")
+    if (
+        args.fault == "kill-worker"
+        and stack.slots(stack.hello or stack.slow).processes == 1
+        and (stack.server in ("uvicorn", "daphne"))
     ):
         raise LabError(f"{stack.name} is a single process: nothing supervises it, killing it ends it")
     log_dir = Path(tempfile.mkdtemp(prefix="lab-fault-"))

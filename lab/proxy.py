@@ -75,7 +75,9 @@ def route(name: str, backend: str, listen: str) -> str:
     """An upstream and the server block that listens for it: `listen` in front of `backend`."""
     return (
         f"    upstream {name} {{ server {backend}; keepalive 64; }}\n"
-        f"    server {{\n        listen {listen};\n        server_name localhost;" + LOCATION.format(name=name) + "\n    }"
+        f"    server {{\n        listen {listen};\n        server_name localhost;"
+        + LOCATION.format(name=name)
+        + "\n    }"
     )
 
 

@@ -18,6 +18,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
+from unittest import mock
 
 from lab.errors import LabError
 
@@ -101,24 +102,19 @@ def _granian(options: list[str]) -> tuple[int, int, int]:
     """Granian's click command builds its Server; keep that Server instead of serving it."""
     import click
     from granian import cli
+    from granian.server import Server
 
-    built: list[Any] = []
-    real = cli.Server
+    built: list[Any] = []  # granian.server.Server is chosen at import time: no one type
 
-    class Keep:
-        def __init__(self, *args: Any, **kwargs: Any) -> None:
-            built.append(real(*args, **kwargs))  # its own defaults: backpressure, blocking threads
+    def keep(*args: Any, **kwargs: Any) -> mock.Mock:
+        built.append(Server(*args, **kwargs))  # its own defaults: backpressure, blocking threads
+        return mock.Mock()  # whose serve() does nothing
 
-        def serve(self, *args: Any, **kwargs: Any) -> None:
-            return None
-
-    cli.Server = Keep
     try:
-        cli.cli.main(args=options, prog_name="granian", standalone_mode=False)
+        with mock.patch.object(cli, "Server", keep):
+            cli.cli.main(args=options, prog_name="granian", standalone_mode=False)
     except click.ClickException as error:
         raise SystemExit(f"granian: {error.format_message()}") from None
-    finally:
-        cli.Server = real
     (server,) = built
     # Only a WSGI app runs on the blocking threads; an ASGI app runs on one event loop per worker.
     threads = int(server.blocking_threads) if str(server.interface) == "wsgi" else 1
@@ -129,21 +125,16 @@ def _captured(server: str, options: list[str]) -> int:
     """Worker processes, read by the server's own argument parser (its config kept, not run)."""
     sys.argv = [server]  # argparse names the program in its errors from sys.argv[0]
     if server == "daphne":
-        from daphne.cli import CommandLineInterface
+        from daphne.cli import CommandLineInterface  # type: ignore[import-untyped]  # no types shipped
 
         CommandLineInterface().parser.parse_args(options)  # a flag daphne lacks exits here, as daphne would
         return 1  # one Twisted reactor in one process: daphne has no workers
     import hypercorn.__main__ as hypercorn
 
-    configs: list[Any] = []
-    run = hypercorn.run
-    hypercorn.run = lambda config: configs.append(config) or 0
-    try:
+    with mock.patch.object(hypercorn, "run", return_value=0) as run:
         hypercorn.main(options)
-    finally:
-        hypercorn.run = run
-    # --workers 0 serves in the master itself: still one process.
-    return max(1, int(configs[0].workers))
+    (config,), _ = run.call_args
+    return max(1, int(config.workers))  # --workers 0 serves in the master itself: still one process
 
 
 def _gunicorn(options: list[str]) -> tuple[int, int, str, int]:

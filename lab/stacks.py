@@ -230,7 +230,8 @@ STACKS: tuple[Stack, ...] = (
     Stack(
         # Granian's WSGI side: a Rust server whose pool of Python threads runs the app. Sixteen
         # stated, as gthread's: the same slots on another server. (Unset: backpressure / 2 = 512.)
-        "granian-wsgi", "WSGI", "granian", ("--interface", "wsgi", "--workers", "1", "--blocking-threads", "16"),
+        "granian-wsgi", "WSGI", "granian",
+        ("--interface", "wsgi", "--workers", "1", "--blocking-threads", "16"),
         slow=WSGI_SLOW, hello=WSGI_HELLO, db=WSGI_DB, upstream=WSGI_UPSTREAM, port=8010, cpu=WSGI_CPU,
         threads="--blocking-threads",
     ),

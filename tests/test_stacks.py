@@ -89,7 +89,8 @@ def test_granian_slots_are_read_by_its_own_cli(
 
 
 @pytest.mark.parametrize(("name", "options", "processes"), [
-    ("hypercorn", ("--workers", "3"), 3), ("hypercorn", ("-w", "0"), 1), ("hypercorn", (), 1), ("daphne", (), 1),
+    ("hypercorn", ("--workers", "3"), 3), ("hypercorn", ("-w", "0"), 1), ("hypercorn", (), 1),
+    ("daphne", (), 1),
 ])  # fmt: skip
 def test_hypercorn_and_daphne_processes_come_from_their_parsers(
     name: str, options: tuple[str, ...], processes: int
