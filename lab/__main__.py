@@ -176,7 +176,7 @@ def fault(args: argparse.Namespace) -> int:
     """A fault on one stack, shown: SIGTERM mid-request, a killed worker, the timeout, slowloris."""
     stack = stacks.get(args.stack)
     if args.fault == "timeout" and stack.server != "gunicorn":
-        raise LabError(f"{stack.name}: the worker timeout is gunicorn's; uvicorn has none")
+        raise LabError(f"{stack.name}: the worker timeout is gunicorn's; {stack.server} has none")
     if (
         args.fault == "kill-worker"
         and stack.slots(stack.hello or stack.slow).processes == 1
