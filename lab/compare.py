@@ -87,6 +87,14 @@ def parse(argv: Sequence[str] | None = None) -> argparse.Namespace:
         "--limit-concurrency", type=cli.positive_int, metavar="N",
         help="uvicorn's admission control: 503 at once past N - 1 requests in flight per process",
     )  # fmt: skip
+    overload.add_argument(
+        "--backpressure", type=cli.positive_int, metavar="N",
+        help="Granian's: past N requests in flight per worker it accepts no more (the kernel queues them)",
+    )  # fmt: skip
+    overload.add_argument(
+        "--backlog", type=cli.positive_int, metavar="N",
+        help="the kernel's listen queue (gunicorn, uvicorn, Granian, Hypercorn): past it, connections wait",
+    )  # fmt: skip
     parser.add_argument(
         "--proxy", choices=PROXIES,
         help="start this proxy (Debian's nginx) in front of every stack and send the load through it",
@@ -111,12 +119,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parse(argv)
     scenario = stacks.SCENARIOS[args.scenario]
     overload_only = {"--step": args.step, "--rates": args.rates, "--rps": args.rps,
-                     "--limit-concurrency": args.limit_concurrency}  # fmt: skip
+                     "--limit-concurrency": args.limit_concurrency,
+                     "--backpressure": args.backpressure, "--backlog": args.backlog}  # fmt: skip
     given = [flag for flag, value in overload_only.items() if value is not None]
     if given and scenario.name != "overload":
         raise LabError(f"{', '.join(given)}: only for --scenario overload")
+    if args.limit_concurrency and args.backpressure:
+        raise LabError("--limit-concurrency is uvicorn's and --backpressure Granian's: give one")
     if args.limit_concurrency and not args.stacks and scenario.name == "overload":
         args.stacks = "uvicorn"  # the default stacks are gunicorn's, which have no such flag
+    if args.backpressure and not args.stacks and scenario.name == "overload":
+        args.stacks = "granian-asgi"
     chosen = stacks.choose(args.stacks, scenario)
     if importlib.util.find_spec("locust") is None:
         raise LabError(
@@ -206,7 +219,15 @@ def run_overload(args: argparse.Namespace, chosen: tuple[stacks.Stack, ...], out
     step = args.step or overload_module.STEP
     seconds = args.slow_seconds or slow_seconds()
     return overload_module.run(
-        chosen, seconds, step, args.rates, args.rps, args.limit_concurrency, out, environment()
+        chosen,
+        seconds,
+        step,
+        args.rates,
+        args.rps,
+        args.limit_concurrency,
+        out,
+        environment(),
+        {flag: value for flag in overload_module.QUEUE_FLAGS if (value := getattr(args, flag[2:]))},
     )
 
 

@@ -15,8 +15,10 @@ greenlet per request, so arrivals never wait for answers), one stack at a time:
    the same overload, and why its p99 looks so much better.
 
 `--limit-concurrency N` gives uvicorn admission control: past N - 1 requests in flight it
-answers 503 at once. The report is summary.json, summary.md and chart.png (latency against
-offered load, one line per stack, the bound marked).
+answers 503 at once. `--backpressure N` is Granian's: past N requests in flight per worker it
+stops accepting, and the rest wait in the kernel's listen queue, whose length is `--backlog N`
+(gunicorn, uvicorn, Granian, Hypercorn). The report is summary.json, summary.md and chart.png
+(latency against offered load, one line per stack, the bound marked).
 """
 
 from __future__ import annotations
@@ -128,6 +130,20 @@ def limited(stack: Stack, limit: int) -> tuple[Stack, Slots]:
         f"once {limit} connections, its own included, are open"
     )
     return stack, Slots(processes * (limit - 1), why, processes, "--limit-concurrency")
+
+
+# The servers' other admission settings, each the server's own flag: past the slots the rest
+# wait, in the server (Granian's --backpressure) or in the kernel's listen queue (--backlog).
+QUEUE_FLAGS = {"--backpressure": ("granian",), "--backlog": ("gunicorn", "uvicorn", "granian", "hypercorn")}
+
+
+def with_flag(stack: Stack, flag: str, value: int) -> tuple[Stack, Slots]:
+    """The stack with one of QUEUE_FLAGS; its slots read from the new command by the server's parser."""
+    servers = QUEUE_FLAGS[flag]
+    if stack.server not in servers:
+        raise LabError(f"{flag} is for {' and '.join(servers)}; {stack.name} runs {stack.server}")
+    stack = dataclasses.replace(stack, options=(*stack.options, flag, str(value)))
+    return stack, stack.slots(stack.slow)
 
 
 def plan(stack: Stack, slots: Slots, service: float, step: float, multiples: tuple[float, ...] | None,
@@ -418,18 +434,25 @@ def chart(rows: list[Row], summaries: list[StackSummary], title: str, path: Path
 
 def run(chosen: tuple[Stack, ...], service: float, step: float, multiples: tuple[float, ...] | None,
         rates: tuple[float, ...] | None, limit: int | None, out: Path,
-        environment: dict[str, Any]) -> int:  # fmt: skip
-    """Plan every stack first (a bad flag is refused before anything starts), then run them one by one."""
+        environment: dict[str, Any], flags: dict[str, int] | None = None) -> int:  # fmt: skip
+    """Plan every stack first (a bad flag is refused before anything starts), then run them one by one.
+
+    `flags`: any of QUEUE_FLAGS, such as {"--backlog": 8}.
+    """
     plans = []
     for stack in chosen:
         stack, slots = limited(stack, limit) if limit else (stack, stack.slots(stack.slow))
+        for flag, value in (flags or {}).items():
+            stack, slots = with_flag(stack, flag, value)
         plans.append(plan(stack, slots, service, step, multiples, rates))
     try:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as error:
         raise LabError(f"cannot write the report to {out}: {error.strerror}") from None
-    title = f"overload: arrivals on a clock, each request waits {secs(service)} s, steps of {step:g} s" + (
-        f", uvicorn --limit-concurrency {limit}" if limit else ""
+    title = (
+        f"overload: arrivals on a clock, each request waits {secs(service)} s, steps of {step:g} s"
+        + (f", uvicorn --limit-concurrency {limit}" if limit else "")
+        + "".join(f", {flag} {value}" for flag, value in (flags or {}).items())
     )
     print(f"{title}\nreport: {out}", flush=True)
     rows: list[Row] = []

@@ -350,7 +350,8 @@ SCENARIOS = {
             "each request calls an HTTP service that waits SLOW_SECONDS, through one client per process",
         ),
         Scenario(
-            "overload", "slow", tuple(s for s in STACKS if s.name in ("gunicorn-sync", "gunicorn-gthread")),
+            "overload", "slow",
+            tuple(s for s in STACKS if s.name in ("gunicorn-sync", "gunicorn-gthread", "granian-wsgi")),
             True,
             "open loop: arrivals on a clock, stepped from below each stack's bound to above it",
         ),

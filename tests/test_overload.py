@@ -18,8 +18,10 @@ import psutil
 import pytest
 
 from lab import openloop
+from lab import overload as overload_module
 from lab.measure import Request
 from lab.servers import ROOT
+from lab.stacks import BY_NAME
 
 
 def req(start: float, seconds: float, outcome: str = "ok") -> Request:
@@ -133,10 +135,34 @@ def test_admission_control_refuses_at_once_instead_of_queueing(tmp_path: Path) -
     assert not [r for r in rows if r["phase"] == "closed"]  # beside refusals a closed loop says nothing
 
 
+def test_granian_backpressure_queues_in_the_kernel_instead_of_refusing(tmp_path: Path) -> None:
+    """Past --backpressure Granian stops accepting: arrivals wait in the listen queue, none refused."""
+    stack, rows = overload(tmp_path, "--stacks", "granian-asgi", "--backpressure", "4", "--rates", "0.5,2")
+    assert stack["bound_rps"] == pytest.approx(20)  # 4 in flight / 0.2 s, read from Granian's own parser
+    below, above = [r for r in rows if r["phase"] == "climb"]
+    assert above["measured_rps"] == pytest.approx(20, rel=0.2)  # served at the bound
+    assert above["failures"].get("refused", 0) == 0
+    assert above["p99_ms"] > 3 * below["p99_ms"]  # the queue, seen as latency
+
+
+def test_the_backlog_is_a_queue_not_slots_except_where_granian_derives_them_from_it() -> None:
+    sync, slots = overload_module.with_flag(BY_NAME["gunicorn-sync"], "--backlog", 4)
+    assert sync.options[-2:] == ("--backlog", "4") and slots.count == 4  # still its 4 workers
+    # Granian's backpressure, unset, is --backlog / workers: a longer queue admits more at once.
+    _, slots = overload_module.with_flag(BY_NAME["granian-asgi"], "--backlog", 256)
+    assert (slots.count, slots.binding) == (256, "backpressure")
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [
         (["--rps", "0,1"], "every rate must be above 0"),
+        (
+            ["--stacks", "uvicorn", "--backpressure", "5"],
+            "--backpressure is for granian; uvicorn runs uvicorn",
+        ),
+        (["--stacks", "daphne", "--backlog", "5", "--rps", "1"], "--backlog is for gunicorn and uvicorn and"),
+        (["--limit-concurrency", "5", "--backpressure", "5"], "give one"),
         (["--rates", "2,1"], "the steps must climb"),
         (["--stacks", "uvicorn"], "uvicorn has no limit on requests waiting at once"),
         (["--stacks", "gunicorn-sync", "--limit-concurrency", "5"], "--limit-concurrency is uvicorn's"),
