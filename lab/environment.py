@@ -11,8 +11,9 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
-PACKAGES = ("gunicorn", "uvicorn", "uvicorn-worker", "fastapi", "starlette", "anyio", "uvloop", "httptools",
-            "websockets", "wsproto", "locust", "psutil")  # fmt: skip
+PACKAGES = ("gunicorn", "uvicorn", "uvicorn-worker", "granian", "hypercorn", "daphne", "twisted", "gevent",
+            "fastapi", "starlette", "anyio", "uvloop", "httptools", "websockets", "wsproto", "h2", "locust",
+            "psutil")  # fmt: skip
 
 
 def cpu_model() -> str:
