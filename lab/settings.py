@@ -10,6 +10,7 @@ from the app itself.
 from __future__ import annotations
 
 import importlib
+import importlib.util
 import json
 import os
 import subprocess
@@ -72,6 +73,10 @@ def resolve(commands: Sequence[Query]) -> list[Resolved]:
 
 def _read(argv: list[str], limits: list[str]) -> dict[str, Any]:
     server, *options = argv
+    if importlib.util.find_spec(server) is None:
+        raise SystemExit(
+            f"{server} is not installed in this Python: make install, or pip install -r requirements.txt"
+        )
     backpressure = 0
     if server == "gunicorn":
         workers, threads, worker_class, connections = _gunicorn(options)

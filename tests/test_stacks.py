@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import dataclasses
 import re
+import sys
 
 import pytest
 
+from lab import settings
 from lab.errors import LabError
 from lab.stacks import BY_NAME, STACKS, Slots, Stack, size_all, without
 
@@ -114,6 +116,12 @@ def test_a_flag_the_server_lacks_is_one_line(name: str, options: tuple[str, ...]
     with pytest.raises(LabError, match=re.escape(message)) as error:
         stack.slots(stack.slow)
     assert "\n" not in str(error.value)
+
+
+def test_a_server_not_installed_is_one_line(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "granian", None)  # as if it were not installed
+    with pytest.raises(SystemExit, match=r"^granian is not installed in this Python: make install"):
+        settings._read(["granian", "--interface", "asgi", "asgi.app:app"], [])
 
 
 def test_daphne_has_no_workers_to_set() -> None:
