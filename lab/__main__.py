@@ -80,6 +80,8 @@ def dev(args: argparse.Namespace) -> int:
         # The reloader restarts one server process when a file changes; it cannot also
         # supervise a pool of workers, so uvicorn refuses the pair.
         raise LabError("uvicorn's --reload cannot be combined with --workers: use the 'uvicorn' stack")
+    if stack.server == "daphne":
+        raise LabError("daphne has no --reload: use the 'uvicorn' stack, or restart daphne by hand")
     target = stacks.Target(args.app) if args.app else (stack.hello or stack.slow)
     check_port_free(args.port)
     slow_seconds()
@@ -177,10 +179,8 @@ def fault(args: argparse.Namespace) -> int:
     stack = stacks.get(args.stack)
     if args.fault == "timeout" and stack.server != "gunicorn":
         raise LabError(f"{stack.name}: the worker timeout is gunicorn's; {stack.server} has none")
-    if (
-        args.fault == "kill-worker"
-        and stack.slots(stack.hello or stack.slow).processes == 1
-        and (stack.server in ("uvicorn", "daphne"))
+    if args.fault == "kill-worker" and (
+        stack.server == "daphne" or (stack.server == "uvicorn" and not stack.supervised)
     ):
         raise LabError(f"{stack.name} is a single process: nothing supervises it, killing it ends it")
     log_dir = Path(tempfile.mkdtemp(prefix="lab-fault-"))

@@ -58,7 +58,8 @@ def parse(argv: Sequence[str] | None = None) -> argparse.Namespace:
     )  # fmt: skip
     parser.add_argument(
         "--workers", type=cli.positive_int,
-        help="worker processes for every chosen stack (gunicorn -w, uvicorn --workers); the theory follows",
+        help="worker processes for every chosen stack (gunicorn -w, uvicorn, Granian, Hypercorn --workers; "
+        "Daphne has none and is left out); the theory follows",
     )  # fmt: skip
     parser.add_argument(
         "--pool", type=cli.positive_int,
@@ -127,7 +128,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.limit_concurrency and args.backpressure:
         raise LabError("--limit-concurrency is uvicorn's and --backpressure Granian's: give one")
     if args.limit_concurrency and not args.stacks and scenario.name == "overload":
-        args.stacks = "uvicorn"  # the default stacks are gunicorn's, which have no such flag
+        args.stacks = "uvicorn"  # the default stacks are gunicorn's and Granian's, which have no such flag
     if args.backpressure and not args.stacks and scenario.name == "overload":
         args.stacks = "granian-asgi"
     chosen = stacks.choose(args.stacks, scenario)
@@ -136,6 +137,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             "locust is not installed in this Python: run `make demo`, or pip install -r requirements-dev.txt"
         )
     out = args.out or ROOT / "reports" / f"{datetime.now():%Y%m%d-%H%M%S}-{scenario.name}"
+    if args.workers and not args.stacks:
+        chosen = tuple(stack for stack in chosen if stack.server != "daphne")  # one process, always
     if args.workers or args.threads:
         chosen = tuple(stack.configured(args.workers, args.threads) for stack in chosen)
     if args.pool:

@@ -41,6 +41,9 @@ SPEAKS = {
     "gunicorn-gthread": GUNICORN_H2C,
     "gunicorn-asgi": GUNICORN_H2C,
 }
+# Streams a connection may carry at once (SETTINGS_MAX_CONCURRENT_STREAMS): 100 by default in
+# Hypercorn and gunicorn, 200 in Granian; h2load keeps to it, so more per connection would wait.
+MAX_STREAMS = 100
 # gthread hands a connection to one thread, which serves its streams one after another:
 # over HTTP/2 its requests in flight are its connections (measured: 2 connections x 10
 # streams of 0.2 s, 9.9 rps, as 2 would give).
@@ -185,6 +188,9 @@ def main() -> int:
     chosen = [stacks.get(name.strip()) for name in names if name.strip()]
     if not chosen:
         raise LabError("--stacks names no stack")
+    if args.streams > MAX_STREAMS:
+        raise LabError(f"-m {args.streams}: the servers allow {MAX_STREAMS} streams per connection at once; "
+                       "add connections (-c) instead")  # fmt: skip
     for stack in chosen:
         speaking(stack)  # refuse a stack that speaks no HTTP/2 before measuring any
     print(

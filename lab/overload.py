@@ -441,9 +441,11 @@ def run(chosen: tuple[Stack, ...], service: float, step: float, multiples: tuple
     """
     plans = []
     for stack in chosen:
-        stack, slots = limited(stack, limit) if limit else (stack, stack.slots(stack.slow))
+        slots = stack.slots(stack.slow)
         for flag, value in (flags or {}).items():
             stack, slots = with_flag(stack, flag, value)
+        if limit:  # last: its slots are uvicorn's count of connections, which no parser gives
+            stack, slots = limited(stack, limit)
         plans.append(plan(stack, slots, service, step, multiples, rates))
     try:
         out.mkdir(parents=True, exist_ok=True)

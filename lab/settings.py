@@ -34,6 +34,7 @@ class Resolved:
     limits: list[int]  # the app's own per-process limits asked for, read from the app
     connections: int = 0  # gunicorn --worker-connections: a gevent worker's greenlets, one per connection
     backpressure: int = 0  # Granian's cap on requests in flight per worker (0: the server has none)
+    respawns: bool = False  # Granian's --respawn-failed-workers: a worker that dies is replaced
 
 
 _cache: dict[str, Resolved] = {}
@@ -77,11 +78,11 @@ def _read(argv: list[str], limits: list[str]) -> dict[str, Any]:
         raise SystemExit(
             f"{server} is not installed in this Python: make install, or pip install -r requirements.txt"
         )
-    backpressure = 0
+    backpressure, respawns = 0, False
     if server == "gunicorn":
         workers, threads, worker_class, connections = _gunicorn(options)
     elif server == "granian":
-        workers, threads, backpressure = _granian(options)
+        workers, threads, backpressure, respawns = _granian(options)
         worker_class, connections = server, 0
     elif server in ("hypercorn", "daphne"):
         workers, threads, worker_class, connections = _captured(server, options), 1, server, 0
@@ -100,10 +101,10 @@ def _read(argv: list[str], limits: list[str]) -> dict[str, Any]:
             values.append(int(getattr(importlib.import_module(module), name)))
         except Exception as error:  # the app rejected its settings: say which one was being read
             raise SystemExit(f"reading {name} from {module}: {type(error).__name__}: {error}") from None
-    return asdict(Resolved(workers, threads, worker_class, values, connections, backpressure))
+    return asdict(Resolved(workers, threads, worker_class, values, connections, backpressure, respawns))
 
 
-def _granian(options: list[str]) -> tuple[int, int, int]:
+def _granian(options: list[str]) -> tuple[int, int, int, bool]:
     """Granian's click command builds its Server; keep that Server instead of serving it."""
     import click
     from granian import cli
@@ -117,13 +118,18 @@ def _granian(options: list[str]) -> tuple[int, int, int]:
 
     try:
         with mock.patch.object(cli, "Server", keep):
-            cli.cli.main(args=options, prog_name="granian", standalone_mode=False)
+            # As `granian` itself runs it: GRANIAN_WORKERS, GRANIAN_BACKPRESSURE... count too.
+            cli.cli.main(
+                args=options, prog_name="granian", standalone_mode=False, auto_envvar_prefix="GRANIAN"
+            )
     except click.ClickException as error:
         raise SystemExit(f"granian: {error.format_message()}") from None
+    if not built:  # --help, --version: granian would print and exit, serving nothing
+        raise SystemExit(f"granian {' '.join(options)} starts no server")
     (server,) = built
     # Only a WSGI app runs on the blocking threads; an ASGI app runs on one event loop per worker.
     threads = int(server.blocking_threads) if str(server.interface) == "wsgi" else 1
-    return int(server.workers), threads, int(server.backpressure)
+    return int(server.workers), threads, int(server.backpressure), bool(server.respawn_failed_workers)
 
 
 def _captured(server: str, options: list[str]) -> int:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
@@ -98,7 +99,8 @@ class Stack:
         one that dies (Granian only with --respawn-failed-workers): they are not supervised.
         """
         if self.server == "granian":
-            return "--respawn-failed-workers" in self.options
+            (got,) = settings.resolve([self.settings_query(self.slow)])
+            return got.respawns
         return self.server == "gunicorn" or (self.server == "uvicorn" and self.slots(self.slow).processes > 1)
 
     def configured(self, workers: int | None = None, threads: int | None = None) -> Stack:
@@ -147,7 +149,11 @@ class Stack:
             what = "threads, 1 request per thread" if got.threads > 1 else "request each"
             limits.append((got.threads, what, "threads" if got.threads > 1 else "workers"))
         if got.backpressure:
-            what = "requests at once (--backpressure; unset: --backlog / workers)"
+            environ = {**os.environ, **dict(self.env)}
+            given = (
+                any(o.startswith("--backpressure") for o in self.options) or "GRANIAN_BACKPRESSURE" in environ
+            )
+            what = f"requests at once (--backpressure{'' if given else '; unset: --backlog / workers'})"
             limits.append((got.backpressure, what, "backpressure"))
         for limit in target.limits:
             value = next(read) if isinstance(limit.value, str) else limit.value

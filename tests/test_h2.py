@@ -102,6 +102,7 @@ def test_the_servers_left_out_refuse_cleartext_http2(name: str, tmp_path: Path) 
         ),
         (["--stacks", "nope"], 1, "unknown stack 'nope'"),
         (["-m", "0"], 2, "'0' must be positive"),
+        (["-m", "200"], 1, "-m 200: the servers allow 100 streams per connection at once"),
     ],
 )
 def test_bad_input_is_one_line(args: list[str], code: int, message: str) -> None:

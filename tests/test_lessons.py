@@ -18,6 +18,7 @@ import os
 import re
 import subprocess
 import sys
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -147,11 +148,17 @@ def test_lesson_runs_as_written(lesson: Path, tmp_path: Path) -> None:
                 assert done.returncode == 0, f"{body}\nexited {done.returncode}:\n{done.stdout}{done.stderr}"
                 printed.append(done.stdout + done.stderr)
             else:
-                logs = [server.log_path.read_text(errors="replace") for server in servers]
-                output = "\n".join(printed + [log[seen.get(i, 0) :] for i, log in enumerate(logs)])
-                seen = {i: len(log) for i, log in enumerate(logs)}  # each check reads what is new
                 expected = block.body.replace("8000", str(port))
-                missing = unmatched(expected, output, block.tolerance)
+                # A server logs a request just after answering it: give its log a moment to catch up.
+                deadline = time.monotonic() + 10
+                while True:
+                    logs = [server.log_path.read_text(errors="replace") for server in servers]
+                    output = "\n".join(printed + [log[seen.get(i, 0) :] for i, log in enumerate(logs)])
+                    missing = unmatched(expected, output, block.tolerance)
+                    if not missing or not servers or time.monotonic() > deadline:
+                        break
+                    time.sleep(0.1)
+                seen = {i: len(log) for i, log in enumerate(logs)}  # each check reads what is new
                 assert not missing, f"expected {missing} within {block.tolerance:.0%} in:\n{output}"
                 printed.clear()
     finally:

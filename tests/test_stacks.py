@@ -90,6 +90,13 @@ def test_granian_slots_are_read_by_its_own_cli(
     assert (slots.count, slots.binding, slots.processes) == (count, binding, processes)
 
 
+def test_granian_reads_its_environment_as_the_server_does() -> None:
+    granian = BY_NAME["granian-asgi"].with_env(GRANIAN_BACKPRESSURE="8", GRANIAN_WORKERS="2")
+    slots = granian.slots(granian.slow)
+    assert (slots.count, slots.processes) == (8, 1)  # the command line's --workers 1 wins, as in granian
+    assert slots.why.endswith("requests at once (--backpressure)")
+
+
 @pytest.mark.parametrize(("name", "options", "processes"), [
     ("hypercorn", ("--workers", "3"), 3), ("hypercorn", ("-w", "0"), 1), ("hypercorn", (), 1),
     ("daphne", (), 1),
@@ -173,11 +180,11 @@ def test_supervised_follows_the_resolved_workers() -> None:
     assert SYNC.supervised
     assert not UVICORN.supervised
     assert UVICORN.configured(workers=2).supervised
-    # Neither Granian nor Hypercorn replaces a worker that dies, unless Granian is asked to.
-    assert not BY_NAME["hypercorn"].configured(workers=2).supervised
+    # Granian replaces a worker that dies only when asked, on its command line or in its environment.
     granian = BY_NAME["granian-asgi"]
     assert not granian.supervised
     assert dataclasses.replace(granian, options=(*granian.options, "--respawn-failed-workers")).supervised
+    assert granian.with_env(GRANIAN_RESPAWN_FAILED_WORKERS="true").supervised
 
 
 @pytest.mark.parametrize(
