@@ -29,7 +29,7 @@ VARIANTS = ["pip", "pipenv", "uv"]
 # downloads it: a gzipped tar. Unpacked it is larger, and bounded too: Granian's one binary
 # is 20.6 MB and Daphne's Twisted, autobahn and cryptography 40 MB (docs/images.md).
 APP_LAYER_LIMIT = 50e6  # bytes, gzipped
-UNPACKED_LIMIT = 130e6  # bytes, on disk
+UNPACKED_LIMIT = 120e6  # bytes, on disk (110.7 MB measured)
 RECORD = ROOT / "test-artifacts" / "images.json"
 
 
