@@ -134,6 +134,19 @@ def test_hello_reports_capacity_and_utilisation_not_a_bound(tmp_path: Path) -> N
     assert "capacity rps" in (out / "summary.md").read_text()
 
 
+def test_granian_gets_no_capacity_from_cores_since_its_rust_threads_run_beside_the_gil(
+    tmp_path: Path,
+) -> None:
+    out = tmp_path / "report"
+    result = run_compare("--scenario", "hello", "--stacks", "granian-asgi", "--users", "10",
+                         "--duration", "7", "--out", str(out))  # fmt: skip
+    assert result.returncode == 0, result.stderr + result.stdout
+    row = summary(out)["granian-asgi"]
+    assert row["measured_rps"] > 100 and row["server_cpu_us_per_request"] > 0
+    assert row["capacity_rps"] is None  # never 1 core / CPU per request: wrong for this server
+    assert row["capacity_basis"].startswith("not derived: Granian's Rust threads work beside the GIL")
+
+
 def test_cpu_rows_are_bound_by_the_gil_and_the_cpu_each_request_costs(tmp_path: Path) -> None:
     out = tmp_path / "report"
     result = run_compare("--scenario", "cpu", "--stacks", "gunicorn-gthread", "--users", "10",
