@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import json
 import math
 import re
 import shutil
@@ -27,8 +26,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from lab import cli, stacks
+from lab.environment import environment
 from lab.errors import LabError
-from lab.report import aligned
+from lab.report import aligned, write_json
 from lab.servers import running, slow_seconds
 from lab.stacks import Stack
 
@@ -82,10 +82,7 @@ class Row:
     succeeded: int
     failed: int
     mean_ms: float
-
-    @property
-    def of_bound(self) -> float:
-        return self.measured_rps / self.predicted_rps
+    of_bound: float  # measured / predicted
 
 
 def ways(connections: int, streams: int) -> list[Way]:
@@ -152,9 +149,10 @@ def measure(stack: Stack, chosen: list[Way], rounds: int, log_dir: Path) -> list
             protocol, elapsed, succeeded, failed, mean_ms = parse(done.stdout)
             if way.name == "h2" and protocol != "h2c":
                 raise server.failed(f"answered h2load in {protocol}, not HTTP/2")
+            predicted, measured = at_once / seconds, succeeded / elapsed
             rows.append(Row(
-                stack.name, way.name, protocol, way.connections, offered, round(at_once / seconds, 2),
-                round(succeeded / elapsed, 2), succeeded, failed, round(mean_ms, 1),
+                stack.name, way.name, protocol, way.connections, offered, round(predicted, 2),
+                round(measured, 2), succeeded, failed, round(mean_ms, 1), round(measured / predicted, 3),
             ))  # fmt: skip
     return rows
 
@@ -205,8 +203,7 @@ def main() -> int:
     finally:
         if args.out and rows:  # what was measured stays, even when a later stack fails
             args.out.mkdir(parents=True, exist_ok=True)
-            data = [{**dataclasses.asdict(r), "of_bound": round(r.of_bound, 3)} for r in rows]
-            (args.out / "summary.json").write_text(json.dumps(data, indent=2) + "\n")
+            write_json(args.out / "summary.json", rows, environment())
     print("\n" + table(rows))
     return 0
 

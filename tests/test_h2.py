@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -89,6 +91,23 @@ def test_the_servers_left_out_refuse_cleartext_http2(name: str, tmp_path: Path) 
     assert "1 succeeded" not in done.stdout, done.stdout
     with pytest.raises(LabError, match=f"^{name}: "):
         speaking(BY_NAME[name])
+
+
+def test_the_command_keeps_its_rows_in_summary_json(tmp_path: Path) -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "lab.h2", "--stacks", "hypercorn", "-c", "1", "-m", "4", "--rounds", "1",
+         "--out", str(tmp_path)],
+        cwd=ROOT, capture_output=True, text=True, timeout=120, check=False,
+        env={**os.environ, "SLOW_SECONDS": str(SLOW)},
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    assert summary["environment"]["versions"]["hypercorn"] == "0.18.0"
+    h2, h1, many = summary["results"]
+    assert [r["protocol"] for r in (h2, h1, many)] == ["h2c", "http/1.1", "http/1.1"]
+    assert (h2["in_flight"], h1["in_flight"], many["in_flight"]) == (4, 1, 4)
+    assert h2["predicted_rps"] == pytest.approx(4 / SLOW) and h1["predicted_rps"] == pytest.approx(1 / SLOW)
+    assert h2["of_bound"] == pytest.approx(h2["measured_rps"] / h2["predicted_rps"], abs=0.001)
 
 
 @pytest.mark.parametrize(
