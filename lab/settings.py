@@ -135,15 +135,22 @@ def _granian(options: list[str]) -> tuple[int, int, int, bool]:
 def _captured(server: str, options: list[str]) -> int:
     """Worker processes, read by the server's own argument parser (its config kept, not run)."""
     sys.argv = [server]  # argparse names the program in its errors from sys.argv[0]
-    if server == "daphne":
-        from daphne.cli import CommandLineInterface  # type: ignore[import-untyped]  # no types shipped
+    try:
+        if server == "daphne":
+            from daphne.cli import CommandLineInterface  # type: ignore[import-untyped]  # no types shipped
 
-        CommandLineInterface().parser.parse_args(options)  # a flag daphne lacks exits here, as daphne would
-        return 1  # one Twisted reactor in one process: daphne has no workers
-    import hypercorn.__main__ as hypercorn
+            CommandLineInterface().parser.parse_args(
+                options
+            )  # a flag daphne lacks exits here, as daphne would
+            return 1  # one Twisted reactor in one process: daphne has no workers
+        import hypercorn.__main__ as hypercorn
 
-    with mock.patch.object(hypercorn, "run", return_value=0) as run:
-        hypercorn.main(options)
+        with mock.patch.object(hypercorn, "run", return_value=0) as run:
+            hypercorn.main(options)
+    except SystemExit as exit:
+        if exit.code:  # argparse's error, already printed as one line
+            raise
+        raise SystemExit(f"{server} {' '.join(options)} starts no server") from None  # --help, --version
     (config,), _ = run.call_args
     return max(1, int(config.workers))  # --workers 0 serves in the master itself: still one process
 

@@ -116,6 +116,8 @@ def test_hypercorn_and_daphne_processes_come_from_their_parsers(
         ("granian-asgi", ("--interface", "wsgii"), "granian: Invalid value for '--interface'"),
         ("hypercorn", ("--threads", "4"), "hypercorn: error: unrecognized arguments: --threads"),
         ("daphne", ("--workers", "2"), "daphne: error: unrecognized arguments: --workers"),
+        ("hypercorn", ("--help",), "hypercorn --help -b 127.0.0.1:8012 asgi.slow_app:app starts no server"),
+        ("granian-asgi", ("--version",), "granian --version --host 127.0.0.1"),
     ],
 )
 def test_a_flag_the_server_lacks_is_one_line(name: str, options: tuple[str, ...], message: str) -> None:
