@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import importlib.util
+import os
 import time
 from collections.abc import Sequence
 from datetime import datetime
@@ -123,13 +124,13 @@ def main(argv: Sequence[str] | None = None) -> int:
                      "--limit-concurrency": args.limit_concurrency,
                      "--backpressure": args.backpressure, "--backlog": args.backlog}  # fmt: skip
     given = [flag for flag, value in overload_only.items() if value is not None]
-    if given and scenario.name != "overload":
-        raise LabError(f"{', '.join(given)}: only for --scenario overload")
+    if given and not scenario.open_loop:
+        raise LabError(f"{', '.join(given)}: only for --scenario overload or overload-cpu")
     if args.limit_concurrency and args.backpressure:
         raise LabError("--limit-concurrency is uvicorn's and --backpressure Granian's: give one")
-    if args.limit_concurrency and not args.stacks and scenario.name == "overload":
+    if args.limit_concurrency and not args.stacks and scenario.open_loop:
         args.stacks = "uvicorn"  # the default stacks are gunicorn's and Granian's, which have no such flag
-    if args.backpressure and not args.stacks and scenario.name == "overload":
+    if args.backpressure and not args.stacks and scenario.open_loop:
         args.stacks = "granian-asgi"
     chosen = stacks.choose(args.stacks, scenario)
     if importlib.util.find_spec("locust") is None:
@@ -157,8 +158,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         rows = connections.scenario(chosen, held, out)
         print("\n" + connections.write_report(rows, chosen, title, out, environment()))
         return 0
-    if scenario.name == "overload":
-        return run_overload(args, chosen, out)
+    if scenario.open_loop:
+        return run_overload(args, scenario, chosen, out)
     if args.slow_seconds and scenario.kind in ("hello", "cpu"):
         raise LabError(f"--slow-seconds: nothing waits in the {scenario.name} scenario")
     seconds = args.slow_seconds or slow_seconds()
@@ -168,7 +169,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         cpus = usable_cpus()
         sized = [size.computing(cpus) for size in sized]
         # The WSGI and ASGI apps do the same work: either one times it.
-        rounds, seconds = compute_seconds(getattr(chosen[0], scenario.kind))
+        rounds, seconds = compute_seconds(chosen[0].target("cpu"), cpu_rounds())
     slots = {stack.name: size for stack, size in zip(chosen, sized, strict=True)}
     service = 0.0 if scenario.kind == "hello" else seconds
     duration, lengthened = choose_duration(
@@ -211,19 +212,30 @@ def main(argv: Sequence[str] | None = None) -> int:
     return 0
 
 
-def run_overload(args: argparse.Namespace, chosen: tuple[stacks.Stack, ...], out: Path) -> int:
+def run_overload(
+    args: argparse.Namespace, scenario: stacks.Scenario, chosen: tuple[stacks.Stack, ...], out: Path
+) -> int:
     unused = {"--users": args.users, "--duration": args.duration, "--pool": args.pool, "--proxy": args.proxy}
     given = [flag for flag, value in unused.items() if value is not None]
     if given or args.processes != 1:
         flags = ", ".join(given + (["--processes"] if args.processes != 1 else []))
-        raise LabError(f"{flags}: not for the overload scenario (its load is a rate: --rates, --rps, --step)")
+        raise LabError(
+            f"{flags}: not for the {scenario.name} scenario (its load is a rate: --rates, --rps, --step)"
+        )
     if args.rates and args.rps:
         raise LabError("--rates and --rps both set the steps: give one")
     step = args.step or overload_module.STEP
-    seconds = args.slow_seconds or slow_seconds()
+    if scenario.kind == "cpu":
+        if args.slow_seconds:
+            raise LabError(f"--slow-seconds: nothing waits in the {scenario.name} scenario")
+        # The WSGI and ASGI apps do the same work: either one times it.
+        rounds, seconds = compute_seconds(chosen[0].target("cpu"), cpu_rounds() or overload_module.CPU_ROUNDS)
+        work = overload_module.Work("cpu", seconds, rounds)
+    else:
+        work = overload_module.Work("slow", args.slow_seconds or slow_seconds())
     return overload_module.run(
         chosen,
-        seconds,
+        work,
         step,
         args.rates,
         args.rps,
@@ -232,6 +244,14 @@ def run_overload(args: argparse.Namespace, chosen: tuple[stacks.Stack, ...], out
         environment(),
         {flag: value for flag in overload_module.QUEUE_FLAGS if (value := getattr(args, flag[2:]))},
     )
+
+
+def cpu_rounds() -> int | None:
+    """$CPU_ROUNDS, which the computing apps read (None: unset); refused if not a count."""
+    text = os.environ.get("CPU_ROUNDS")
+    if text is not None and (not text.strip().isdigit() or int(text) < 1):
+        raise LabError(f"CPU_ROUNDS={text!r}: give a whole number of hashes per request, 1 or more")
+    return None if text is None else int(text)
 
 
 def make_folder(out: Path) -> None:

@@ -14,6 +14,10 @@ greenlet per request, so arrivals never wait for answers), one stack at a time:
    users that would offer it if each were served at once): what a closed-loop test reports for
    the same overload, and why its p99 looks so much better.
 
+`--scenario overload-cpu` runs the same on the computing app (CPU_ROUNDS hashes, nothing waits):
+there the bound of every stack is its CPU, one request computing per process and per core
+(its GIL), so the stacks with no slot limit for waiting (gevent, the event loops) have a knee too.
+
 `--limit-concurrency N` gives uvicorn admission control: past N - 1 requests in flight it
 answers 503 at once. `--backpressure N` is Granian's: past N requests in flight per worker it
 stops accepting, and the rest wait in the kernel's listen queue, whose length is `--backlog N`
@@ -32,34 +36,61 @@ import sys
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import psutil
 
 from lab import openloop
 from lab.errors import LabError
-from lab.measure import Request, read_requests, server_uss
+from lab.measure import CPU_RESOLUTION, CpuSampler, Request, read_requests, server_uss
 from lab.report import aligned, markdown_table, write_json
 from lab.runner import stop_locust
 from lab.servers import ROOT, StackServer, running
-from lab.stacks import Slots, Stack
-from lab.theory import secs
+from lab.stacks import Slots, Stack, Target
+from lab.theory import secs, usable_cpus
 
 MULTIPLES = (0.5, 0.8, 0.9, 1.0, 1.1, 1.25, 1.5)  # of the bound, climbing
 RECOVERY = 0.5  # the step back down, as a multiple of the bound
 STEP = 5.0  # seconds per step
+# overload-cpu's hashes per request unless CPU_ROUNDS says otherwise: about 25 ms here. At the
+# apps' own 20,000 (5 ms) a new connection's cost is 15 to 60% of a request, and arrivals for two
+# processes (560 a second at the top step) take from the servers the CPU they are measured on.
+CPU_ROUNDS = 100_000
+SLOWEST = 0.9  # the drop is long enough for a server serving only this share of its bound
 MIN_SERVICE_TIMES = 3  # a step lasts at least this many service times, so its served rate is its own
+
+
+@dataclass(frozen=True)
+class Work:
+    """What each request does: wait (the slow app) or compute (the cpu app), and for how long."""
+
+    kind: Literal["slow", "cpu"]  # which Target of each stack serves it
+    service: float  # seconds per request: SLOW_SECONDS waited, or CPU_ROUNDS hashes timed on one core
+    rounds: int = 0  # cpu: the CPU_ROUNDS that service was timed with
+
+    def describe(self) -> str:
+        if self.kind == "cpu":
+            return f"each request computes {self.rounds} hashes ({secs(self.service)} s of one core)"
+        return f"each request waits {secs(self.service)} s"
 
 
 @dataclass(frozen=True)
 class Plan:
     stack: Stack
+    work: Work
     slots: Slots
-    service: float
     step: float
     rates: tuple[float, ...]  # climbing
     recovery_rate: float
     recovery_step: float  # long enough for the fluid model's backlog to drain, and a few service times
+
+    @property
+    def service(self) -> float:
+        return self.work.service
+
+    @property
+    def target(self) -> Target:
+        return self.stack.target(self.work.kind)
 
     @property
     def bound(self) -> float:
@@ -102,12 +133,15 @@ class Row:
 class StackSummary:
     stack: str
     command: str
+    kind: str  # "slow": each request waits; "cpu": each computes
+    service_s: float  # what one request waits, or computes on one core
     slots: int | None
     slots_why: str
     bound_rps: float
     knee_rps: float | None
     knee_vs_bound: float | None
     recovery_s: float | None  # None: not recovered before the run ended
+    server_cpu_ms: float  # the server's CPU per request over the first step (nan: too little to count)
     expected_recovery_s: float  # the fluid model's: backlog / (bound - recovery rate)
     baseline_uss_mb: float
     peak_uss_mb: float
@@ -146,8 +180,9 @@ def with_flag(stack: Stack, flag: str, value: int) -> tuple[Stack, Slots]:
     return stack, stack.slots(stack.slow)
 
 
-def plan(stack: Stack, slots: Slots, service: float, step: float, multiples: tuple[float, ...] | None,
+def plan(stack: Stack, slots: Slots, work: Work, step: float, multiples: tuple[float, ...] | None,
          rates: tuple[float, ...] | None) -> Plan:  # fmt: skip
+    service = work.service
     if step < MIN_SERVICE_TIMES * service:
         raise LabError(
             f"--step {secs(step)} s is too short for requests of {secs(service)} s: a step must last "
@@ -157,13 +192,19 @@ def plan(stack: Stack, slots: Slots, service: float, step: float, multiples: tup
         if slots.count is None:
             raise LabError(
                 f"{stack.name} has no limit on requests waiting at once ({slots.why}), so no bound to step "
-                "across: give --rps (requests per second), or --limit-concurrency N"
+                "across: give --rps (requests per second) or --limit-concurrency N, or use --scenario "
+                "overload-cpu, where its bound is its CPU"
             )
         rates = tuple(m * slots.count / service for m in multiples or MULTIPLES)
     bound = math.nan if slots.count is None else slots.count / service
     down = RECOVERY * bound if math.isfinite(bound) else min(rates)
-    drafted = Plan(stack, slots, service, step, rates, down, step)
-    drain = drafted.backlog / (bound - down) if drafted.backlog else 0.0
+    drafted = Plan(stack, work, slots, step, rates, down, step)
+    drain = 0.0
+    if drafted.backlog:
+        # Long enough for a server serving only SLOWEST of its bound to drain (a knee may sit that
+        # far below it): a recovery the run cut short would say nothing.
+        slower = SLOWEST * bound
+        drain = openloop.backlog(rates, slower, step) / (slower - down)
     return dataclasses.replace(drafted, recovery_step=max(step, drain + MIN_SERVICE_TIMES * service))
 
 
@@ -188,14 +229,16 @@ def server_mb(pid: int) -> float:
 
 
 def drive(
-    process: subprocess.Popen[bytes], server: StackServer, seconds: float, memory: list[float], log: Path
-) -> None:
-    """Until locust exits: sample the server's memory, stop if it dies, show where the run is."""
+    process: subprocess.Popen[bytes], server: StackServer, seconds: float, memory: list[float],
+    cpu: CpuSampler, log: Path,
+) -> None:  # fmt: skip
+    """Until locust exits: sample the server's memory and CPU, stop if it dies, show where the run is."""
     began = time.monotonic()
     try:
         while process.poll() is None:
             time.sleep(0.5)
             memory.append(server_mb(server.process.pid))
+            cpu.sample()
             if server.process.poll() is not None:
                 raise server.failed(f"died during the run (exit code {server.process.returncode})")
             if sys.stdout.isatty():
@@ -229,14 +272,18 @@ def run_stack(
     # Long enough to settle (every user started, one full queue waited) and then ten service times.
     closed_seconds = math.ceil(settling(users, p) + max(p.step, 10 * p.service))
     memory: list[float] = []
-    with running([p.stack], "slow", out / "logs", {**env, "SLOW_SECONDS": str(p.service)}) as servers:
+    # The app reads how long to wait, or how much to compute, from its environment.
+    waits = p.work.kind == "slow"
+    app_env = {"SLOW_SECONDS": str(p.service)} if waits else {"CPU_ROUNDS": str(p.work.rounds)}
+    with running([p.stack], p.target, out / "logs", {**env, **app_env}) as servers:
         server = servers[0]
         url = f"http://{server.host}:{server.port}"
         baseline = server_mb(server.process.pid)
+        cpu = CpuSampler({"server": server.process.pid})
         open_env = {
             "LOCUST_RATES": ",".join(f"{rate:.6g}" for rate in steps),
             "LOCUST_STEP_SECONDS": f"{p.step:g}",
-            "LOCUST_PATH": p.stack.slow.path,
+            "LOCUST_PATH": p.target.path,
             "LAB_TIMELINE_DIR": str(timeline),
         }
         print(f"{name}: {len(p.rates)} steps of {p.step:g} s from {p.rates[0]:.1f} to {p.rates[-1]:.1f} rps, "
@@ -246,14 +293,14 @@ def run_stack(
         log = out / f"{name}.log"
         failure = None
         try:
-            drive(locust(arrivals, open_env, log), server, total, memory, log)
+            drive(locust(arrivals, open_env, log), server, total, memory, cpu, log)
             if p.queues:  # beside a server that refuses at once, a closed loop only measures refusals
                 print(f"{name}: {users} closed-loop users for {closed_seconds} s", flush=True)
-                closed_env = {"LOCUST_PATH": p.stack.slow.path, "LAB_TIMELINE_DIR": str(closed_timeline)}
+                closed_env = {"LOCUST_PATH": p.target.path, "LAB_TIMELINE_DIR": str(closed_timeline)}
                 users_args = ["Users", "-H", url, "-u", str(users), "-r", str(users), "-t",
                               f"{closed_seconds}s"]  # fmt: skip
                 log = out / f"{name}-closed.log"
-                drive(locust(users_args, closed_env, log), server, closed_seconds, memory, log)
+                drive(locust(users_args, closed_env, log), server, closed_seconds, memory, cpu, log)
         except LabError as error:  # a server or locust died: what was recorded until then still counts
             failure = error
     every = [r for rs in read_requests(timeline).values() for r in rs]
@@ -276,13 +323,16 @@ def run_stack(
     expected = p.backlog / (p.bound - p.recovery_rate) if p.backlog else 0.0
     summary = StackSummary(
         stack=name,
-        command=" ".join(p.stack.command(p.stack.slow)),
+        command=" ".join(p.stack.command(p.target)),
+        kind=p.work.kind,
+        service_s=p.service,
         slots=p.slots.count,
         slots_why=p.slots.why,
         bound_rps=p.bound,
         knee_rps=knee,
         knee_vs_bound=knee / p.bound if knee is not None and math.isfinite(p.bound) else None,
         recovery_s=openloop.recovery_seconds(every, drop, p.service),
+        server_cpu_ms=cpu_per_request(cpu, every, began, p) * 1000,
         expected_recovery_s=expected,
         baseline_uss_mb=baseline,
         peak_uss_mb=max(memory, default=math.nan),
@@ -290,6 +340,20 @@ def run_stack(
         queues=p.queues,
     )
     return rows, summary, failure
+
+
+def cpu_per_request(cpu: CpuSampler, requests: list[Request], began: float, p: Plan) -> float:
+    """The server's CPU seconds per request over the first step (below the bound: every arrival served).
+
+    From one service time in, so that the requests counted are the ones whose work the samples
+    hold; nan when the kernel counted too little CPU to divide.
+    """
+    interval = cpu.interval(began + p.service, began + p.step)
+    if interval is None:
+        return math.nan
+    used = cpu.seconds("server", interval)
+    done = sum(1 for r in requests if r.ok and interval.begin <= r.end < interval.finish)
+    return used / done if done and used >= CPU_RESOLUTION else math.nan
 
 
 def settling(users: int, p: Plan) -> float:
@@ -352,7 +416,19 @@ def notes(summaries: list[StackSummary], rows: list[Row]) -> list[str]:
             f"{s.stack}: {knee}. When the load dropped, it served normally again {recovered} ({predicted}). "
             f"Memory: {s.baseline_uss_mb:.0f} MB idle, {s.peak_uss_mb:.0f} MB at the peak."
         )
+        if s.kind == "cpu" and math.isfinite(s.server_cpu_ms):
+            said.append(
+                f"{s.stack}'s processes used {s.server_cpu_ms:.1f} ms of CPU per request at the first step; "
+                f"the app's hashing, timed alone, takes {s.service_s * 1000:.1f} ms, and the bound counts "
+                "only that: the rest is the server's own work (and the noise of a 0.5 s sample)."
+            )
         refused = sum(r.failures.get("refused", 0) for r in mine)
+        if s.kind == "cpu" and "--limit-concurrency" in s.command and not refused:
+            said.append(
+                f"{s.stack} ran with --limit-concurrency and refused nothing: while its event loop "
+                "computes it accepts no connection, so the queue waits in the kernel's listen queue, "
+                "where uvicorn cannot count it."
+            )
         if refused:
             fastest = max((r.refused_p95_ms for r in mine if r.failures.get("refused")), default=math.nan)
             said.append(
@@ -406,13 +482,14 @@ def chart(rows: list[Row], summaries: list[StackSummary], title: str, path: Path
     import matplotlib.pyplot as plt
     import matplotlib.ticker
 
-    fig, ax = plt.subplots(figsize=(9, 5.5))
-    for s in summaries:
+    fig, ax = plt.subplots(figsize=(11, 5.5))
+    palette = plt.get_cmap("tab10" if len(summaries) <= 10 else "tab20")  # a colour each, up to 20
+    for i, s in enumerate(summaries):
+        color = palette(i % palette.N)
         climb = [r for r in rows if r.stack == s.stack and r.phase == "climb"]
         offered = [r.offered_rps for r in climb]
-        line = ax.plot(offered, [r.p99_ms for r in climb], marker="o", label=f"{s.stack} p99")
-        color = line[0].get_color()
-        ax.plot(offered, [r.p50_ms for r in climb], ls=":", color=color, label=f"{s.stack} p50")
+        ax.plot(offered, [r.p99_ms for r in climb], marker="o", color=color, label=s.stack)
+        ax.plot(offered, [r.p50_ms for r in climb], ls=":", color=color)
         if math.isfinite(s.bound_rps):
             ax.axvline(s.bound_rps, color=color, ls="--", lw=1)
             ax.text(s.bound_rps, 0.02, f" bound {s.bound_rps:.0f} rps", color=color, rotation=90,
@@ -424,15 +501,15 @@ def chart(rows: list[Row], summaries: list[StackSummary], title: str, path: Path
     ax.yaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda v, _: f"{v:,.0f}"))
     ax.yaxis.set_minor_formatter(matplotlib.ticker.FuncFormatter(lambda v, _: f"{v:,.0f}"))
     ax.set_xlabel("offered load, requests per second (arrivals on a clock)")
-    ax.set_ylabel("latency, ms (log scale)")
+    ax.set_ylabel("latency, ms (log scale): p99 solid, p50 dotted")
     ax.set_title(title, fontsize=10)
-    ax.legend(fontsize=8)
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1))  # beside the lines, not on them
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
 
 
-def run(chosen: tuple[Stack, ...], service: float, step: float, multiples: tuple[float, ...] | None,
+def run(chosen: tuple[Stack, ...], work: Work, step: float, multiples: tuple[float, ...] | None,
         rates: tuple[float, ...] | None, limit: int | None, out: Path,
         environment: dict[str, Any], flags: dict[str, int] | None = None) -> int:  # fmt: skip
     """Plan every stack first (a bad flag is refused before anything starts), then run them one by one.
@@ -440,19 +517,25 @@ def run(chosen: tuple[Stack, ...], service: float, step: float, multiples: tuple
     `flags`: any of QUEUE_FLAGS, such as {"--backlog": 8}.
     """
     plans = []
+    cpus = usable_cpus()
     for stack in chosen:
-        slots = stack.slots(stack.slow)
         for flag, value in (flags or {}).items():
-            stack, slots = with_flag(stack, flag, value)
+            stack, _ = with_flag(stack, flag, value)
+        slots = stack.slots(stack.target(work.kind))
         if limit:  # last: its slots are uvicorn's count of connections, which no parser gives
             stack, slots = limited(stack, limit)
-        plans.append(plan(stack, slots, service, step, multiples, rates))
+        if work.kind == "cpu":
+            # Threads and coroutines do not overlap computing: one request per process and per CPU.
+            # A limit does not change that bound; whether it refuses anything is for the run to show.
+            slots = stack.slots(stack.target("cpu")).computing(cpus)
+        plans.append(plan(stack, slots, work, step, multiples, rates))
     try:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as error:
         raise LabError(f"cannot write the report to {out}: {error.strerror}") from None
     title = (
-        f"overload: arrivals on a clock, each request waits {secs(service)} s, steps of {step:g} s"
+        f"overload{'-cpu' if work.kind == 'cpu' else ''}: arrivals on a clock, {work.describe()}, "
+        f"steps of {step:g} s"
         + (f", uvicorn --limit-concurrency {limit}" if limit else "")
         + "".join(f", {flag} {value}" for flag, value in (flags or {}).items())
     )

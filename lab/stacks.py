@@ -75,6 +75,13 @@ class Stack:
     env: tuple[tuple[str, str], ...] = ()  # set for the server process (the app reads it)
     threads: str | None = None  # what --threads sets: a server option, or an environment variable
 
+    def target(self, kind: str) -> Target:
+        """Its app of this kind ("slow", "cpu", ...); one line if it has none."""
+        target: Target | None = getattr(self, kind)
+        if target is None:
+            raise LabError(f"{self.name} has no {kind!r} app")
+        return target
+
     def command(self, target: Target, host: str = "127.0.0.1", port: int | None = None) -> list[str]:
         """The command line a student would type, with the bind address filled in."""
         port = self.port if port is None else port
@@ -322,6 +329,7 @@ class Scenario:
     stacks: tuple[Stack, ...]  # the default choice
     one_at_a_time: bool  # True when stacks would otherwise compete for the CPU
     about: str
+    open_loop: bool = False  # arrivals on a clock (lab.overload), not users who wait for answers
 
 
 SCENARIOS = {
@@ -359,7 +367,11 @@ SCENARIOS = {
             "overload", "slow",
             tuple(s for s in STACKS if s.name in ("gunicorn-sync", "gunicorn-gthread", "granian-wsgi")),
             True,
-            "open loop: arrivals on a clock, stepped from below each stack's bound to above it",
+            "open loop: arrivals on a clock, stepped from below each stack's bound to above it", True,
+        ),
+        Scenario(
+            "overload-cpu", "cpu", tuple(s for s in STACKS if not s.pitfall and s.cpu), True,
+            "open loop on the computing app: every stack's knee at its CPU, one at a time", True,
         ),
     )
 }  # fmt: skip

@@ -19,21 +19,23 @@ def usable_cpus() -> int:
     return len(os.sched_getaffinity(0))
 
 
-def compute_seconds(target: Target, runs: int = 15) -> tuple[int, float]:
-    """A computing app's CPU_ROUNDS, and the CPU seconds one request takes: its own work(), timed here.
+def compute_seconds(target: Target, rounds: int | None = None, runs: int = 15) -> tuple[int, float]:
+    """A computing app's rounds (its CPU_ROUNDS unless given), and the CPU seconds one request takes:
+    its own work(), timed here.
 
     CPU time (not wall time) so that other processes on the machine do not inflate it;
     the median of a few runs, after one to warm up.
     """
     app = importlib.import_module(target.app.partition(":")[0])
-    work: Callable[[], object] = app.work
-    work()
+    rounds = app.CPU_ROUNDS if rounds is None else rounds
+    work: Callable[[int], object] = app.work
+    work(rounds)
     times = []
     for _ in range(runs):
         start = time.process_time()
-        work()
+        work(rounds)
         times.append(time.process_time() - start)
-    return app.CPU_ROUNDS, statistics.median(times)
+    return rounds, statistics.median(times)
 
 
 def time_in_system(slots: Slots, users: int, service: float) -> float:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import subprocess
 import sys
 import time
@@ -21,7 +22,7 @@ from lab import openloop
 from lab import overload as overload_module
 from lab.measure import Request
 from lab.servers import ROOT
-from lab.stacks import BY_NAME
+from lab.stacks import BY_NAME, Slots
 
 
 def req(start: float, seconds: float, outcome: str = "ok") -> Request:
@@ -94,11 +95,29 @@ def test_backlog_and_recovery_follow_the_fluid_model() -> None:
     assert openloop.recovery_seconds(after[:3], 100, 0.2) is None
 
 
-def overload(out: Path, *args: str) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+def test_the_steps_are_multiples_of_the_bound_and_the_drop_lasts_for_a_slower_server() -> None:
+    four = Slots(4, "4 workers", 4, "workers")
+    p = overload_module.plan(BY_NAME["gunicorn-sync"], four, overload_module.Work("slow", 1.0), 5, None, None)
+    assert p.bound == 4 and p.rates == pytest.approx((2, 3.2, 3.6, 4, 4.4, 5, 6))
+    assert p.backlog == pytest.approx(17)  # (0.4 + 1 + 2) x 5 s past a bound of 4
+    # Served at 90% of the bound (3.6) the climb leaves 25 queued, drained at 3.6 - 2 a second:
+    # 15.625 s, and 3 service times more.
+    assert (p.recovery_rate, p.recovery_step) == (2, pytest.approx(18.625))
+    # Computing: one process, one request at a time, 10 ms each: a bound of 100 a second.
+    one = Slots(1, "1 process", 1, "GIL")
+    hashing = overload_module.Work("cpu", 0.01, 20000)
+    cpu = overload_module.plan(BY_NAME["uvicorn"], one, hashing, 5, None, None)
+    assert cpu.bound == pytest.approx(100) and cpu.rates[0] == pytest.approx(50)
+    assert cpu.target == BY_NAME["uvicorn"].cpu
+
+
+def overload(out: Path, *args: str, scenario: str = "overload",
+             env: dict[str, str] | None = None) -> tuple[dict[str, Any], list[dict[str, Any]]]:  # fmt: skip
+    waits = ["--slow-seconds", "0.2"] if scenario == "overload" else []
     result = subprocess.run(
-        [sys.executable, "compare.py", "--scenario", "overload", "--slow-seconds", "0.2", "--step", "2",
-         "--out", str(out), *args],
-        cwd=ROOT, capture_output=True, text=True, timeout=240, check=False,
+        [sys.executable, "compare.py", "--scenario", scenario, *waits, "--step", "2", "--out", str(out),
+         *args],
+        cwd=ROOT, capture_output=True, text=True, timeout=240, check=False, env={**os.environ, **(env or {})},
     )  # fmt: skip
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
     summary = json.loads((out / "summary.json").read_text())
@@ -122,6 +141,22 @@ def test_a_sync_server_past_its_bound_queues_and_a_closed_loop_hides_it(tmp_path
     assert closed["offered_rps"] < 0.8 * above["offered_rps"]  # a closed loop backs off...
     assert closed["p99_ms"] < above["p99_ms"]  # ...and its p99 looks better than what arrivals see
     assert stack["recovery_s"] is not None
+
+
+def test_gevent_has_no_slot_limit_for_waiting_but_its_cpu_is_one(tmp_path: Path) -> None:
+    """WSGI under gevent overlaps every wait; on the computing app its one process is the bound."""
+    stack, rows = overload(tmp_path, "--stacks", "gunicorn-gevent", "--rates", "0.5,2",
+                           scenario="overload-cpu", env={"CPU_ROUNDS": "50000"})  # fmt: skip
+    assert stack["kind"] == "cpu" and stack["slots"] == 1  # 1 worker: one request computing at a time
+    assert stack["bound_rps"] == pytest.approx(1 / stack["service_s"])
+    assert "50000 hashes" in (tmp_path / "summary.md").read_text()  # CPU_ROUNDS, to server and bound
+    below, above = [r for r in rows if r["phase"] == "climb"]
+    assert below["measured_rps"] == pytest.approx(below["offered_rps"], rel=0.1)
+    assert above["offered_rps"] == pytest.approx(2 * stack["bound_rps"], rel=0.1)  # the clock kept offering
+    assert 0.5 * stack["bound_rps"] < above["measured_rps"] < 1.1 * stack["bound_rps"]  # the CPU's rate
+    assert above["p99_ms"] > 3 * below["p99_ms"]  # the queue, seen as latency
+    # The server's own CPU per request, measured: at least the app's hashing.
+    assert stack["server_cpu_ms"] > 0.8 * stack["service_s"] * 1000
 
 
 def test_admission_control_refuses_at_once_instead_of_queueing(tmp_path: Path) -> None:
@@ -169,6 +204,7 @@ def test_the_backlog_is_a_queue_not_slots_except_where_granian_derives_them_from
         (["--step", "1"], "--step 1 s is too short for requests of 1 s"),
         (["--users", "5"], "--users: not for the overload scenario"),
         (["--rates", "1", "--rps", "5"], "--rates and --rps both set the steps"),
+        (["--scenario", "overload-cpu", "--slow-seconds", "1"], "--slow-seconds: nothing waits in the"),
     ],
 )
 def test_bad_input_is_one_line(args: list[str], message: str, tmp_path: Path) -> None:
@@ -181,6 +217,20 @@ def test_bad_input_is_one_line(args: list[str], message: str, tmp_path: Path) ->
     assert message in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
     assert not out.exists()  # refused before anything ran
+
+
+@pytest.mark.parametrize("scenario", ["cpu", "overload-cpu"])
+def test_cpu_rounds_that_are_not_a_count_are_one_line(scenario: str, tmp_path: Path) -> None:
+    out = tmp_path / "report"
+    result = subprocess.run(
+        [sys.executable, "compare.py", "--scenario", scenario, "--stacks", "uvicorn", "--out", str(out)],
+        cwd=ROOT, capture_output=True, text=True, timeout=60, check=False,
+        env={**os.environ, "CPU_ROUNDS": "lots"},
+    )  # fmt: skip
+    assert (result.returncode, result.stderr.strip()) == (
+        1, "error: CPU_ROUNDS='lots': give a whole number of hashes per request, 1 or more"
+    )  # fmt: skip
+    assert not out.exists()
 
 
 def test_a_server_dying_mid_run_keeps_what_was_measured(tmp_path: Path) -> None:
@@ -210,4 +260,5 @@ def test_a_server_dying_mid_run_keeps_what_was_measured(tmp_path: Path) -> None:
 def test_overload_flags_belong_to_the_overload_scenario() -> None:
     result = subprocess.run([sys.executable, "compare.py", "--step", "3"], cwd=ROOT, capture_output=True,
                             text=True, timeout=60, check=False)  # fmt: skip
-    assert (result.returncode, result.stderr.strip()) == (1, "error: --step: only for --scenario overload")
+    only = "error: --step: only for --scenario overload or overload-cpu"
+    assert (result.returncode, result.stderr.strip()) == (1, only)
