@@ -3,6 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STACK ?= uvicorn
+PORT ?= 8000
 
 .PHONY: install demo test check serve dev starter lock clean
 
@@ -29,7 +30,7 @@ serve: $(VENV)/.installed
 
 # One stack with auto-reload: make dev STACK=gunicorn-sync
 dev: $(VENV)/.installed
-	$(BIN)/python -m lab dev $(STACK)
+	$(BIN)/python -m lab dev $(STACK) --port $(PORT)
 
 # A new service from the team starter (starter/, copier.yml): make starter DEST=../my-service
 starter: $(VENV)/.installed
@@ -52,7 +53,7 @@ lock: $(VENV)/.installed
 	$(BIN)/uv export --locked --format requirements.txt --only-group build --no-emit-project -o docker/requirements-build.txt -q
 	$(BIN)/uv export --locked --format requirements.txt --only-group locust --no-emit-project -o docker/requirements-locust.txt -q
 	PIPENV_IGNORE_VIRTUALENVS=1 $(BIN)/pipenv lock
-	$(BIN)/python -m lab.starter
+	$(BIN)/python -m lab starter-lock
 
 clean:
 	rm -rf $(VENV) reports .mypy_cache .ruff_cache .pytest_cache

@@ -1,10 +1,10 @@
 """Side-by-side load comparison of every server stack: `python compare.py --help`.
 
-The machinery lives in lab/compare.py; this is the entry point the README names.
+The same as `python -m lab compare`; the scenarios live in lab/scenarios/.
 """
 
 from lab import cli
-from lab.compare import main
+from lab.scenarios.command import main
 
 if __name__ == "__main__":
     cli.run(main)

@@ -11,7 +11,7 @@
 Both pools (at most POOL_SIZE connections each, default 5) open in the lifespan
 start-up and close at shut-down, once per worker process.
 
-Run with:  python -m lab.postgres    (a throwaway PostgreSQL; it prints DATABASE_URL)
+Run with:  python -m lab postgres    (a throwaway PostgreSQL; it prints DATABASE_URL)
            DATABASE_URL=postgresql://... uvicorn asgi.db_app:app
 Test with: time (seq 10 | xargs -P10 -I{} curl -s http://127.0.0.1:8000/)   (watch: 2 rounds of 1 s)
 """

@@ -6,8 +6,10 @@ import argparse
 import signal
 import sys
 from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
 from types import FrameType
-from typing import NoReturn
+from typing import Any, NoReturn
 
 from lab.errors import LabError
 
@@ -17,6 +19,17 @@ class Parser(argparse.ArgumentParser):
 
     def error(self, message: str) -> NoReturn:
         self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
+
+
+@dataclass(frozen=True)
+class Command:
+    """One `python -m lab` subcommand: its flags and what it runs."""
+
+    name: str
+    help: str  # one line, for `python -m lab --help`
+    add_arguments: Callable[[argparse.ArgumentParser], None]
+    main: Callable[[Any], int]  # takes the parsed arguments, returns the exit code
+    about: str = ""  # the longer description its own --help shows
 
 
 def positive_int(text: str) -> int:
@@ -37,6 +50,33 @@ def positive_float(text: str) -> float:
     if not 0 < value < float("inf"):
         raise argparse.ArgumentTypeError(f"{text!r} must be positive")
     return value
+
+
+# The flags several commands share, each defined here once.
+
+
+def add_stacks(parser: argparse.ArgumentParser, default: str) -> None:
+    parser.add_argument(
+        "--stacks", help=f"comma-separated stack names (default: {default}; see python -m lab list)"
+    )
+
+
+def add_proxy(parser: argparse.ArgumentParser, what: str) -> None:
+    parser.add_argument(
+        "--proxy", choices=("nginx",), help=f"{what} through this proxy (Debian's nginx), started in front"
+    )
+
+
+def add_out(parser: argparse.ArgumentParser, what: str) -> None:
+    parser.add_argument("--out", type=Path, help=f"folder for {what}; new or empty")
+
+
+def add_plan(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--plan",
+        action="store_true",
+        help="print what it would run (stacks, commands, slots, bounds, length); start nothing",
+    )
 
 
 def _terminate(signum: int, frame: FrameType | None) -> NoReturn:

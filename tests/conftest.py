@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from lab import images
-from lab.servers import StackServer, running
+from lab.infra import images
+from lab.infra.processes import StackServer, running
 from lab.stacks import Stack
 from tests.containers import container_tool
 

@@ -12,8 +12,8 @@ import time
 
 import pytest
 
-from lab import images
-from lab.servers import free_port, http_get
+from lab.infra import images
+from lab.infra.processes import free_port, http_get
 
 
 def container_tool() -> list[str]:
@@ -29,8 +29,15 @@ def container_tool() -> list[str]:
 class Running:
     """One container on loopback with a read-only root filesystem, removed afterwards."""
 
-    def __init__(self, cmd: list[str], image: str, *command: str, env: dict[str, str] | None = None) -> None:
-        self.cmd, self.port = cmd, free_port()
+    def __init__(
+        self,
+        cmd: list[str],
+        image: str,
+        *command: str,
+        env: dict[str, str] | None = None,
+        port: int | None = None,
+    ) -> None:
+        self.cmd, self.port = cmd, port or free_port()
         self.name = f"lab-test-{self.port}"
         options = ["--read-only"]
         if cmd[0] == "podman":

@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from lab.servers import ROOT
+from lab import ROOT
 
 
 def run(*args: str) -> subprocess.CompletedProcess[str]:
@@ -19,7 +19,7 @@ def run(*args: str) -> subprocess.CompletedProcess[str]:
 
 def test_deflate_shrinks_a_large_message_on_the_wire() -> None:
     """wsproto with deflate on and off: the 60 KB JSON message crosses compressed only with it on."""
-    result = run("lab.connections", "-n", "20", "--messages", "5", "--ws", "wsproto", "--no-gunicorn")
+    result = run("lab", "websockets", "-n", "20", "--messages", "5", "--ws", "wsproto", "--no-gunicorn")
     assert result.returncode == 0, result.stderr
     # stack, kind, --ws, deflate, asked, held, KB/conn, echo p50, echo p95, bytes of the 60 KB message, open s
     table = [line.split() for line in result.stdout.splitlines() if line.startswith("uvicorn ")]
@@ -32,7 +32,7 @@ def test_deflate_shrinks_a_large_message_on_the_wire() -> None:
 
 @pytest.mark.skipif(shutil.which("wrk") is None, reason="wrk is not installed (apt-get install wrk)")
 def test_wrk_measures_the_server_cpu_per_request() -> None:
-    result = run("lab.wrk", "--stacks", "uvicorn", "--duration", "2", "-c", "10")
+    result = run("lab", "wrk", "--stacks", "uvicorn", "--duration", "2", "-c", "10")
     assert result.returncode == 0, result.stderr
     name, rps, cores, us, _per_core = result.stdout.splitlines()[-1].split()
     assert name == "uvicorn"

@@ -7,11 +7,13 @@ import signal
 import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
 
-from lab.servers import ROOT, running
+from lab import ROOT
+from lab.infra.processes import free_port, running
 from lab.stacks import BY_NAME
 
 
@@ -65,8 +67,40 @@ def test_port_in_use_is_named() -> None:
         assert_one_line_error(lab("dev", "uvicorn", "--port", str(port)), 1, f"port {port}", "in use")
 
 
-def test_reload_refuses_workers() -> None:
-    assert_one_line_error(lab("dev", "uvicorn-workers"), 1, "--reload", "--workers")
+def test_reload_with_workers_is_refused_because_uvicorn_would_drop_them() -> None:
+    assert_one_line_error(lab("dev", "uvicorn-workers"), 1, "with --reload uvicorn ignores --workers")
+
+
+def test_uvicorn_itself_ignores_workers_when_reloading(tmp_path: Path) -> None:
+    """What the refusal above stands on, shown on a real process: uvicorn logs it and runs one server."""
+    stack = BY_NAME["uvicorn"]
+    port = free_port()
+    argv = [
+        sys.executable,
+        "-m",
+        "uvicorn",
+        "--reload",
+        "--workers",
+        "2",
+        "--port",
+        str(port),
+        "asgi.app:app",
+    ]
+    with (tmp_path / "log").open("wb") as log:
+        process = subprocess.Popen(
+            argv, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+        )
+    try:
+        deadline = time.monotonic() + 30
+        while "Application startup complete" not in (tmp_path / "log").read_text():
+            assert process.poll() is None and time.monotonic() < deadline, (tmp_path / "log").read_text()
+            time.sleep(0.1)
+        text = (tmp_path / "log").read_text()
+        assert '"workers" flag is ignored when reloading is enabled.' in text
+        assert text.count("Started server process") == 1 and stack.server.name == "uvicorn"
+    finally:
+        os.killpg(process.pid, signal.SIGINT)
+        process.wait(20)
 
 
 @pytest.mark.parametrize("args", [["burst", "uvicorn", "-n", "0"], ["burst", "uvicorn", "-n", "x"], ["nope"]])
@@ -86,6 +120,7 @@ def test_bad_flags(args: list[str]) -> None:
         (["burst", "uvicorn", "--url", "http://127.0.0.1:8000/"], 1, ["give no stack"]),
         (["burst", "uvicorn", "--pool", "3"], 1, ["--pool goes with --kind db or --kind upstream"]),
         (["burst", "blocking-async", "--kind", "upstream"], 1, ["has no 'upstream' app"]),
+        (["burst", "daphne", "--kind", "db"], 1, ["daphne has no 'db' app: Daphne runs no lifespan scope"]),
         (["burst", "uvicorn", "--kind", "db", "--pool", "0"], 2, ["'0' must be positive"]),
     ],
 )
@@ -116,6 +151,17 @@ def test_burst_times_a_server_started_by_hand(tmp_path: Path) -> None:
     assert "theory 2 (2 slots, as --slots says)" in result.stdout
     took = float(result.stdout.split("= ")[1].split(" sleeps")[0])
     assert 2 * 0.95 <= took < 3
+    assert "WARNING" not in result.stdout
+
+
+def test_a_burst_off_its_theory_says_what_to_check(tmp_path: Path) -> None:
+    """Told nothing of the server's slots, the theory is one round; four of a 2-worker server take two."""
+    stack = BY_NAME["gunicorn-sync"].configured(workers=2)
+    with running([stack], "slow", tmp_path, env={"SLOW_SECONDS": "0.5"}) as (server,):
+        result = lab("burst", "--url", f"{server.url}/", "-n", "4", "--slow-seconds", "0.5")
+    assert result.returncode == 0, result.stderr
+    assert "theory 1 (unbounded: no --slots)" in result.stdout
+    assert "WARNING: " in result.stdout and "--slots" in result.stdout and "--slow-seconds" in result.stdout
 
 
 def test_burst_workers_change_the_command_and_the_theory() -> None:
@@ -143,18 +189,18 @@ def test_serve_prints_the_locust_to_run_and_ctrl_c_is_a_clean_stop() -> None:
     serve.send_signal(signal.SIGINT)
     rest, _ = serve.communicate(timeout=30)
     assert serve.returncode == 0, rest
-    assert "stopping every server" in rest
+    assert "stopping 1 servers" in rest and "stopped" in rest
 
 
 def test_images_help_prints_help_and_does_nothing_else(tmp_path: Path) -> None:
     """No container tool on PATH: were --help to go on and build, it would fail instead of printing help."""
     env = {**os.environ, "PATH": str(Path(sys.executable).parent)}
-    done = subprocess.run([sys.executable, "-m", "lab.images", "--help"], cwd=ROOT, env=env,
+    done = subprocess.run([sys.executable, "-m", "lab", "images", "--help"], cwd=ROOT, env=env,
                           capture_output=True, text=True, timeout=30, check=False)  # fmt: skip
     assert done.returncode == 0, done.stderr
-    assert done.stdout.startswith("usage: python -m lab.images")
+    assert done.stdout.startswith("usage: python -m lab images")
     assert done.stderr == ""
-    without = subprocess.run([sys.executable, "-m", "lab.images"], cwd=ROOT, env=env,
+    without = subprocess.run([sys.executable, "-m", "lab", "images"], cwd=ROOT, env=env,
                              capture_output=True, text=True, timeout=30, check=False)  # fmt: skip
     assert without.returncode == 1
     assert without.stderr.startswith("error: no container tool")

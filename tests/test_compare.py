@@ -13,9 +13,9 @@ from typing import Any
 import psutil
 import pytest
 
-from lab import compare
+from lab import ROOT
 from lab.errors import LabError
-from lab.servers import ROOT
+from lab.scenarios import command
 
 FIELDS = {"stack", "interface", "slots", "users", "bound_rps", "measured_rps", "efficiency", "p50_ms",
           "p95_ms", "p99_ms", "latency_lower_bounds", "requests", "ok", "failures", "failure_rps",
@@ -46,7 +46,7 @@ def run_compare(*args: str, timeout: float = 120) -> subprocess.CompletedProcess
 def test_short_comparison_writes_every_report_and_asgi_beats_sync(tmp_path: Path) -> None:
     out = tmp_path / "report"
     # Two locust processes: the per-request records of both must be merged.
-    result = run_compare("--stacks", "gunicorn-sync,uvicorn", "--users", "10", "--duration", "8",
+    result = run_compare("--stacks", "gunicorn-sync,uvicorn", "--users", "10", "--duration", "9",
                          "--slow-seconds", "0.2", "--processes", "2", "--out", str(out))  # fmt: skip
     assert result.returncode == 0, result.stderr + result.stdout
     for name in ("summary.json", "summary.md", "chart.png", "locust.html", "locust_stats.csv"):
@@ -93,10 +93,12 @@ def test_short_comparison_writes_every_report_and_asgi_beats_sync(tmp_path: Path
             1,
             "--duration 15 is too short for gunicorn-sync: 100 users share 4 slots of 0.5 s",
         ),
-        (["--scenario", "hello", "--duration", "3"], 1, "use --duration 7 or more"),
-        (["--scenario", "cpu", "--slow-seconds", "0.5"], 1, "nothing waits in the cpu scenario"),
+        (["--scenario", "hello", "--duration", "3"], 1, "use --duration 8 or more"),
+        # A flag a scenario does not take is refused by its parser: nothing waits in cpu.
+        (["--scenario", "cpu", "--slow-seconds", "0.5"], 2, "unrecognized arguments: --slow-seconds 0.5"),
         (["--proxy", "apache"], 2, "invalid choice: 'apache'"),
-        (["--scenario", "connections", "--proxy", "nginx"], 1, "--proxy: the connections scenario holds"),
+        (["--scenario", "connections", "--proxy", "nginx"], 2, "unrecognized arguments: --proxy nginx"),
+        (["--scenario", "slow", "--step", "3"], 2, "unrecognized arguments: --step 3"),
     ],
 )
 def test_bad_input_is_one_line_and_nonzero(args: list[str], code: int, message: str) -> None:
@@ -109,7 +111,7 @@ def test_bad_input_is_one_line_and_nonzero(args: list[str], code: int, message: 
 def test_workers_and_threads_change_the_command_and_the_bound_together(tmp_path: Path) -> None:
     out = tmp_path / "report"
     result = run_compare("--stacks", "gunicorn-gthread", "--workers", "1", "--threads", "4", "--users", "10",
-                         "--slow-seconds", "0.2", "--duration", "8", "--out", str(out))  # fmt: skip
+                         "--slow-seconds", "0.2", "--duration", "9", "--out", str(out))  # fmt: skip
     assert result.returncode == 0, result.stderr + result.stdout
     row = summary(out)["gunicorn-gthread"]
     assert row["slots"] == 4
@@ -120,7 +122,7 @@ def test_workers_and_threads_change_the_command_and_the_bound_together(tmp_path:
 
 def test_hello_reports_capacity_and_utilisation_not_a_bound(tmp_path: Path) -> None:
     out = tmp_path / "report"
-    result = run_compare("--scenario", "hello", "--stacks", "uvicorn", "--users", "10", "--duration", "7",
+    result = run_compare("--scenario", "hello", "--stacks", "uvicorn", "--users", "10", "--duration", "8",
                          "--out", str(out))  # fmt: skip
     assert result.returncode == 0, result.stderr + result.stdout
     row = summary(out)["uvicorn"]
@@ -139,18 +141,18 @@ def test_granian_gets_no_capacity_from_cores_since_its_rust_threads_run_beside_t
 ) -> None:
     out = tmp_path / "report"
     result = run_compare("--scenario", "hello", "--stacks", "granian-asgi", "--users", "10",
-                         "--duration", "7", "--out", str(out))  # fmt: skip
+                         "--duration", "9", "--out", str(out))  # fmt: skip
     assert result.returncode == 0, result.stderr + result.stdout
     row = summary(out)["granian-asgi"]
     assert row["measured_rps"] > 100 and row["server_cpu_us_per_request"] > 0
     assert row["capacity_rps"] is None  # never 1 core / CPU per request: wrong for this server
-    assert row["capacity_basis"].startswith("not derived: Granian's Rust threads work beside the GIL")
+    assert row["capacity_basis"].startswith("not derived: granian's HTTP work runs in threads beside the GIL")
 
 
 def test_cpu_rows_are_bound_by_the_gil_and_the_cpu_each_request_costs(tmp_path: Path) -> None:
     out = tmp_path / "report"
     result = run_compare("--scenario", "cpu", "--stacks", "gunicorn-gthread", "--users", "10",
-                         "--duration", "8", "--out", str(out))  # fmt: skip
+                         "--duration", "9", "--out", str(out))  # fmt: skip
     assert result.returncode == 0, result.stderr + result.stdout
     row = summary(out)["gunicorn-gthread"]
     # 16 threads, one GIL: one request computes at a time, at the CPU each request was measured to cost.
@@ -162,7 +164,7 @@ def test_cpu_rows_are_bound_by_the_gil_and_the_cpu_each_request_costs(tmp_path: 
 
 def test_load_through_nginx_keeps_the_bound_and_measures_the_proxy(tmp_path: Path) -> None:
     out = tmp_path / "report"
-    result = run_compare("--scenario", "hello", "--stacks", "uvicorn", "--users", "10", "--duration", "7",
+    result = run_compare("--scenario", "hello", "--stacks", "uvicorn", "--users", "10", "--duration", "8",
                          "--proxy", "nginx", "--out", str(out))  # fmt: skip
     assert result.returncode == 0, result.stderr + result.stdout
     assert "through nginx" in result.stdout.splitlines()[0]
@@ -178,8 +180,9 @@ def test_a_short_default_run_is_lengthened_and_says_why() -> None:
     # Not run to the end: the first line says what the run will be, then a bad --out stops it.
     result = run_compare("--scenario", "pitfalls", "--stacks", "blocking-async", "--slow-seconds", "0.5",
                          "--out", "/proc/no-such-folder")  # fmt: skip
-    # 50 users, one at a time, 0.5 s each: 25 s in the queue, 27 s to a steady state, then 5 s measured.
-    assert "duration lengthened from 30 s to 32 s: for blocking-async, 50 users share 1 slot of 0.5 s" in (
+    # 50 users, one at a time, 0.5 s each: 25 s in the queue, 27 s to a steady state, then 5 s measured,
+    # and 0.5 s for locust's clock, which starts before its first request.
+    assert "duration lengthened from 30 s to 33 s: for blocking-async, 50 users share 1 slot of 0.5 s" in (
         result.stdout
     )
     assert result.returncode == 1
@@ -192,7 +195,7 @@ def test_a_short_default_run_is_lengthened_and_says_why() -> None:
 def test_missing_locust_is_named(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr("importlib.util.find_spec", lambda name: None)  # as in a Python without locust
     with pytest.raises(LabError, match="locust is not installed"):
-        compare.main(["--stacks", "uvicorn"])
+        command.main(["--stacks", "uvicorn"])
 
 
 def descendants(pid: int) -> list[psutil.Process]:

@@ -24,11 +24,12 @@ from typing import Any
 
 import pytest
 
-from lab import classroom, starter
-from lab.classroom import Project
-from lab.compose import proxy_port
+from lab import ROOT
 from lab.errors import LabError
-from lab.servers import ROOT, free_port, http_get
+from lab.infra import classroom, starter
+from lab.infra.classroom import Project
+from lab.infra.compose import proxy_port
+from lab.infra.processes import free_port, http_get
 from lab.stacks import BY_NAME, STACKS
 
 pytestmark = [pytest.mark.compose, pytest.mark.images, pytest.mark.timeout(1800)]
@@ -207,7 +208,7 @@ def test_the_starter_runs_behind_nginx(container: list[str], tmp_path: Path) -> 
 
 
 def test_bad_input_gets_one_line_and_leaves_nothing(container: list[str]) -> None:
-    command = [sys.executable, "-m", "lab.classroom"]
+    command = [sys.executable, "-m", "lab", "classroom"]
     unknown = subprocess.run(
         [*command, "up", "nosuch"], cwd=ROOT, capture_output=True, text=True, check=False
     )

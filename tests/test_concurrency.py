@@ -12,9 +12,9 @@ import math
 
 import pytest
 
-from lab.measure import tree_cpu_seconds
-from lab.probe import burst
-from lab.servers import http_get
+from lab.infra.processes import http_get
+from lab.measure.cpu import tree_cpu_seconds
+from lab.probes.burst import burst
 from lab.stacks import BY_NAME, STACKS, Stack
 from tests.conftest import SLOW, ServeOne
 

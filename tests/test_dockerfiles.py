@@ -8,11 +8,12 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
+from unittest import mock
 
 import yaml
 
-from lab import compose, images
-from lab.servers import ROOT
+from lab import ROOT
+from lab.infra import compose, images
 from lab.stacks import STACKS
 
 DOCKERFILES = sorted((ROOT / "docker").glob("Dockerfile.*"))
@@ -52,14 +53,14 @@ def test_dockerfiles_differ_only_in_the_install_step() -> None:
 
 def test_compose_file_is_generated_from_the_matrix() -> None:
     assert compose.COMPOSE_FILE.read_text() == compose.render(), (
-        "docker/compose.yaml is stale: python -m lab.compose"
+        "docker/compose.yaml is stale: python -m lab compose"
     )
     assert compose.NGINX_CONF.read_text() == compose.nginx_conf(), (
-        "docker/nginx/nginx.conf is stale: python -m lab.compose"
+        "docker/nginx/nginx.conf is stale: python -m lab compose"
     )
     services = yaml.safe_load((ROOT / "docker" / "compose.yaml").read_text())["services"]
     for stack in STACKS:
-        assert services[stack.name]["command"] == stack.command(stack.slow, "0.0.0.0", 8000)
+        assert services[stack.name]["command"] == stack.argv(stack.slow, "0.0.0.0", 8000)  # after python -m
         service = services[stack.name]
         assert service["ports"] == [f"${{LAB_BIND:-127.0.0.1}}:{stack.port}:8000"]  # loopback unless asked
         assert (service["image"], service["pull_policy"]) == (compose.IMAGE, "never")  # built, not pulled
@@ -67,7 +68,8 @@ def test_compose_file_is_generated_from_the_matrix() -> None:
         assert service["stop_grace_period"] == "30s"
         assert service["healthcheck"]["test"] == ["CMD", *dockerfile_healthcheck()]  # the image's own
     # Requests in flight get gunicorn's whole graceful_timeout before compose kills the container.
-    assert runpy.run_path(str(ROOT / "gunicorn.conf.py"))["graceful_timeout"] < 30
+    with mock.patch.object(sys, "argv", ["gunicorn"]):  # it reads the command line gunicorn was given
+        assert runpy.run_path(str(ROOT / "gunicorn.conf.py"))["graceful_timeout"] < 30
     assert "--master" in services["locust-master"]["command"]
     assert "--worker" in services["locust-worker"]["command"]
     assert set(services) == {stack.name for stack in STACKS} | {"nginx", "locust-master", "locust-worker"}

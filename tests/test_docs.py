@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from lab.servers import ROOT
+from lab import ROOT
 
 PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").rglob("*.md"))]
 LINK = re.compile(r"\]\(([^)\s]+)\)")
@@ -45,3 +45,20 @@ def test_the_front_page_is_short_and_reaches_every_page() -> None:
     linked = {(ROOT / link.partition("#")[0]).resolve() for link in LINK.findall(readme)}
     top = [*sorted((ROOT / "docs").glob("*.md")), ROOT / "docs" / "lessons" / "README.md"]
     assert [p.name for p in top if p.resolve() not in linked] == []
+
+
+def test_the_map_of_lab_names_every_module_and_only_those() -> None:
+    """docs/stacks.md's module table: a module added, moved or removed must be told there."""
+    text = (ROOT / "docs" / "stacks.md").read_text()
+    named: set[str] = set()
+    for cell in re.findall(r"^\| (`lab/[^|`]+\.py`[^|]*) \|", text, re.MULTILINE):
+        names = re.findall(r"`([^`]+)`", cell)
+        folder = names[0].rsplit("/", 1)[0]
+        named |= {name if "/" in name else f"{folder}/{name}" for name in names}
+    modules = {
+        str(path.relative_to(ROOT))
+        for path in (ROOT / "lab").rglob("*.py")
+        if path.name != "__init__.py" or path.read_text().strip()
+    }
+    assert sorted(modules - named) == [], "modules missing from docs/stacks.md"
+    assert sorted(named - modules) == [], "docs/stacks.md names modules that do not exist"

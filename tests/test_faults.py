@@ -2,22 +2,22 @@
 
 from __future__ import annotations
 
-import dataclasses
 import signal
 import sys
 from pathlib import Path
 
 import pytest
 
-from lab import proxy
 from lab.errors import LabError
-from lab.faults import graceful_shutdown, kill_a_worker, request_past_timeout, slowloris
+from lab.infra import proxy
+from lab.probes.faults import graceful_shutdown, kill_a_worker, request_past_timeout, slowloris
 from lab.stacks import BY_NAME, STACKS, Stack
 
 SUPERVISED = [stack for stack in STACKS if stack.supervised]
 
 
-DRAINING = [stack for stack in STACKS if stack.server != "daphne"]
+DRAINING = [stack for stack in STACKS if stack.server.drains]
+DROPPING = [stack for stack in STACKS if not stack.server.drains]
 
 
 @pytest.mark.parametrize("stack", DRAINING, ids=[s.name for s in DRAINING])
@@ -30,12 +30,15 @@ def test_sigterm_finishes_every_in_flight_request(stack: Stack, tmp_path: Path) 
     assert result.new_connection in {"refused", "reset", "200"}, result
 
 
-def test_daphne_drops_what_is_in_flight_on_sigterm(tmp_path: Path) -> None:
-    """Twisted's reactor stops at once and Daphne cancels every application: docs/faults.md says so.
+@pytest.mark.parametrize("stack", DROPPING, ids=[s.name for s in DROPPING])
+def test_the_servers_recorded_as_dropping_drop_what_is_in_flight_on_sigterm(
+    stack: Stack, tmp_path: Path
+) -> None:
+    """Daphne: Twisted's reactor stops at once and cancels every application (docs/faults.md).
 
-    If a Daphne release learns to drain, this fails, and daphne joins DRAINING above.
+    If a release learns to drain, this fails, and its record's `drains` changes.
     """
-    result = graceful_shutdown(BY_NAME["daphne"], tmp_path)
+    result = graceful_shutdown(stack, tmp_path)
     assert result.completed_ok == 0 < result.in_flight, result
     assert result.exit_code == 0 and result.exit_seconds < 5, result
 
@@ -56,7 +59,7 @@ def test_granian_and_hypercorn_end_with_a_killed_worker(name: str, tmp_path: Pat
 
 def test_granian_respawns_a_worker_when_asked(tmp_path: Path) -> None:
     granian = BY_NAME["granian-asgi"]
-    stack = dataclasses.replace(granian, options=(*granian.options, "--respawn-failed-workers"))
+    stack = granian.with_options("--respawn-failed-workers")
     assert stack.supervised
     result = kill_a_worker(stack, tmp_path)
     assert result.ok and result.master_alive, result

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from lab.servers import ROOT
+from lab import ROOT
 
 
 def settings(monkeypatch: pytest.MonkeyPatch, *argv: str, **env: str) -> dict[str, Any]:

@@ -10,10 +10,11 @@ from pathlib import Path
 
 import pytest
 
+from lab import ROOT
 from lab.errors import LabError
-from lab.h2 import NOT_SPOKEN, ONE_STREAM_AT_A_TIME, SPEAKS, measure, parse, speaking, ways
-from lab.servers import ROOT, running
-from lab.stacks import BY_NAME
+from lab.infra.processes import running
+from lab.probes.h2 import measure, parse, speakers, speaking, ways
+from lab.stacks import BY_NAME, STACKS
 
 SLOW = 0.2
 
@@ -40,7 +41,7 @@ def test_parse_reads_the_summary() -> None:
 
 
 def test_parse_counts_http11_answers_whose_status_h2load_did_not_record() -> None:
-    """An empty reason phrase ("HTTP/1.1 200 ", h11's and gunicorn's) leaves h2load's status counts at 0."""
+    """An empty reason phrase ("HTTP/1.1 200 ", h11's, so Hypercorn's) leaves h2load's status counts at 0."""
     unseen = (
         SAMPLE.replace("398 succeeded, 2 failed", "0 succeeded, 400 failed")
         .replace("398 2xx, 0 3xx, 0 4xx, 2 5xx", "0 2xx, 0 3xx, 0 4xx, 0 5xx")
@@ -61,7 +62,7 @@ def test_ways_keep_the_connections_and_then_the_streams_in_flight() -> None:
     assert many.argv(400, "http://x/") == ["h2load", "-n", "400", "-c", "100", "--h1", "http://x/"]
 
 
-@pytest.mark.parametrize("name", list(SPEAKS))
+@pytest.mark.parametrize("name", [s.name for s in speakers()])
 def test_streams_multiply_what_few_connections_carry(
     name: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -73,7 +74,8 @@ def test_streams_multiply_what_few_connections_carry(
         assert row.failed == 0, row
         assert row.measured_rps <= 1.1 * row.predicted_rps, row  # no more than Little's law allows
     assert h2.measured_rps >= 0.6 * h2.predicted_rps, h2
-    if name in ONE_STREAM_AT_A_TIME:  # gthread: a connection's streams take turns on its one thread
+    stack = BY_NAME[name]
+    if not stack.server.streams_overlap(stack.reading()):  # gthread: a connection's streams take turns
         assert h2.predicted_rps == h1.predicted_rps == 2 / SLOW
         assert h2.measured_rps <= 1.5 * h1.measured_rps, (h2, h1)
     else:  # the streams overlap; slots cap granian-wsgi at 16 of the 20
@@ -82,7 +84,7 @@ def test_streams_multiply_what_few_connections_carry(
         assert h2.measured_rps >= 3 * h1.measured_rps, (h2, h1)
 
 
-@pytest.mark.parametrize("name", list(NOT_SPOKEN))
+@pytest.mark.parametrize("name", [s.name for s in STACKS if not s.pitfall and s not in speakers()])
 def test_the_servers_left_out_refuse_cleartext_http2(name: str, tmp_path: Path) -> None:
     """The stated reason holds: h2load's prior-knowledge connection gets no HTTP/2 answer."""
     with running([BY_NAME[name]], "hello", tmp_path) as (server,):
@@ -95,7 +97,7 @@ def test_the_servers_left_out_refuse_cleartext_http2(name: str, tmp_path: Path) 
 
 def test_the_command_keeps_its_rows_in_summary_json(tmp_path: Path) -> None:
     done = subprocess.run(
-        [sys.executable, "-m", "lab.h2", "--stacks", "hypercorn", "-c", "1", "-m", "4", "--rounds", "1",
+        [sys.executable, "-m", "lab", "h2", "--stacks", "hypercorn", "-c", "1", "-m", "4", "--rounds", "1",
          "--out", str(tmp_path)],
         cwd=ROOT, capture_output=True, text=True, timeout=120, check=False,
         env={**os.environ, "SLOW_SECONDS": str(SLOW)},
@@ -113,20 +115,16 @@ def test_the_command_keeps_its_rows_in_summary_json(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("args", "code", "message"),
     [
-        (["--stacks", "uvicorn"], 1, "uvicorn: uvicorn speaks HTTP/1.1 only"),
-        (
-            ["--stacks", "gunicorn-sync"],
-            1,
-            "gunicorn-sync is not measured over HTTP/2; choose from: granian-wsgi",
-        ),
+        (["--stacks", "daphne"], 1, "daphne: Daphne speaks HTTP/2 only over TLS"),
+        (["--stacks", "gunicorn-sync"], 1, "gunicorn-sync: gunicorn's sync worker speaks no HTTP/2"),
         (["--stacks", "nope"], 1, "unknown stack 'nope'"),
         (["-m", "0"], 2, "'0' must be positive"),
-        (["-m", "200"], 1, "-m 200: the servers allow 100 streams per connection at once"),
+        (["-m", "200"], 1, "-m 200: these servers allow 100 streams per connection at once"),
     ],
 )
 def test_bad_input_is_one_line(args: list[str], code: int, message: str) -> None:
-    done = subprocess.run([sys.executable, "-m", "lab.h2", *args], cwd=ROOT, capture_output=True, text=True,
-                          timeout=60, check=False)  # fmt: skip
+    done = subprocess.run([sys.executable, "-m", "lab", "h2", *args], cwd=ROOT, capture_output=True,
+                          text=True, timeout=60, check=False)  # fmt: skip
     assert done.returncode == code
     assert message in done.stderr
     assert len(done.stderr.strip().splitlines()) == 1

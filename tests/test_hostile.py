@@ -6,8 +6,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from lab.hostile.engine import Case, Outcome, differences, load_cases, run, violation
-from lab.servers import ROOT
+from lab import ROOT
+from lab.probes.hostile.engine import Case, Outcome, differences, load_cases, run, violation
 from lab.stacks import BY_NAME, STACKS
 
 
@@ -38,8 +38,8 @@ def test_unknown_case_or_stack_is_one_line() -> None:
         (["--cases", "nope"], "unknown case 'nope'"),
         (["--stacks", "nginx"], "unknown stack"),
     ):
-        result = subprocess.run([sys.executable, "-m", "lab.hostile", *args], cwd=ROOT, capture_output=True,
-                                text=True, timeout=60, check=False)  # fmt: skip
+        result = subprocess.run([sys.executable, "-m", "lab", "hostile", *args], cwd=ROOT,
+                                capture_output=True, text=True, timeout=60, check=False)  # fmt: skip
         assert result.returncode == 1
         assert message in result.stderr
         assert len(result.stderr.strip().splitlines()) == 1

@@ -24,7 +24,9 @@ from pathlib import Path
 
 import pytest
 
-from lab.servers import ROOT, Server, free_port, launch, stop_all
+from lab import ROOT
+from lab.infra.processes import Server, free_port, stop_all
+from tests.processes import launch
 
 LESSONS = sorted((ROOT / "docs" / "lessons").glob("[0-9][0-9]-*.md"))
 SECTIONS = ["## Predict", "## Run", "## Check", "## Why", "## Try"]

@@ -9,7 +9,7 @@ from collections import defaultdict
 
 from packaging.requirements import Requirement
 
-from lab.servers import ROOT
+from lab import ROOT
 
 
 def canonical(name: str) -> str:

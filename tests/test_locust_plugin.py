@@ -1,4 +1,4 @@
-"""lab/locust_plugin.py in a real locust run: failures kept apart, requests open at the stop counted."""
+"""lab/scenarios/locust_plugin.py in a real locust run: failures apart, requests open at the stop counted."""
 
 from __future__ import annotations
 
@@ -8,8 +8,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-from lab.measure import read_requests
-from lab.servers import ROOT, free_port, running
+from lab import ROOT
+from lab.infra.processes import free_port, running
+from lab.measure.requests import read_requests
 from lab.stacks import BY_NAME
 
 
@@ -17,7 +18,7 @@ def run_locust(hosts: dict[str, str], classes: list[str], seconds: int, timeline
     timeline.mkdir()
     env = {**os.environ, "LOCUST_TARGETS": json.dumps(hosts), "LAB_TIMELINE_DIR": str(timeline)}
     done = subprocess.run(
-        [sys.executable, "-m", "locust", "-f", "locustfile.py,lab/locust_plugin.py", "--headless",
+        [sys.executable, "-m", "locust", "-f", "locustfile.py,lab/scenarios/locust_plugin.py", "--headless",
          "-u", "4", "-r", "4", "-t", f"{seconds}s", "--exit-code-on-error", "0", *classes],
         cwd=ROOT, env=env, capture_output=True, text=True, timeout=60, check=False,
     )  # fmt: skip

@@ -10,8 +10,11 @@ import subprocess
 import sys
 from pathlib import Path
 
-from lab.servers import ROOT, free_port, locust_targets, running
-from lab.stacks import BY_NAME, WEBSOCKET, serving, websocket_stacks
+from lab import ROOT
+from lab.apps import WEBSOCKET
+from lab.infra.processes import free_port, running
+from lab.scenarios.locust import targets as locust_targets
+from lab.stacks import BY_NAME, serving, websocket_stacks
 from tests.conftest import SLOW
 
 

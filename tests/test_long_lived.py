@@ -4,17 +4,18 @@ from __future__ import annotations
 
 import asyncio
 import socket
+import time
 from pathlib import Path
 
 import pytest
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 from websockets.sync.client import ClientConnection, connect
 
-from lab import connections
-from lab.servers import StackServer, running
-from lab.stacks import BY_NAME, Stack, Target, websocket_stacks
+from lab.apps import ASGI_STREAM, WEBSOCKET, WSGI_STREAM, Target
+from lab.infra.processes import StackServer, running
+from lab.probes import held
+from lab.stacks import BY_NAME, Stack, websocket_stacks
 
-WEBSOCKET = Target("asgi.websocket_app:app")
 ASGI_SERVERS = websocket_stacks()  # uvicorn's three, gunicorn -k asgi, Granian, Hypercorn, Daphne
 HANDSHAKE = (
     b"GET / HTTP/1.1\r\nHost: lab\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
@@ -60,7 +61,7 @@ def test_bad_websocket_input_closes_only_that_connection(stack: Stack, tmp_path:
     with running([stack], WEBSOCKET, tmp_path, env=ENV) as (server,), connect(ws_url(server)) as bystander:
         # Binary where text is expected: 1003. Daphne's autobahn lets an app close only with 1000 or
         # 3000-4999 and turns the app's 1003 into 1011 (internal error), logging a traceback.
-        binary = 1011 if stack.server == "daphne" else 1003
+        binary = 1011 if stack.server.name == "daphne" else 1003
         assert close_code_after(ws_url(server), b"\x00\x01") == binary
         assert close_code_after(ws_url(server), "x" * 100_000) in (1009, 1011)  # past the 64 KB limit
         with socket.create_connection((server.host, server.port)) as vanishing:
@@ -80,15 +81,41 @@ def test_wsgi_server_answers_an_upgrade_as_a_plain_request(tmp_path: Path) -> No
 
 def first_lines(server: StackServer, streams: int, within: float) -> int:
     """Streams opened at once whose first line came within `within` s, counted as the runner counts."""
-    return asyncio.run(connections.first_lines(server.host, server.port, streams, within))
+    return asyncio.run(held.first_lines(server.host, server.port, streams, within))
 
 
 def test_gunicorn_sync_holds_exactly_its_workers_in_streams(tmp_path: Path) -> None:
     """4 workers, 8 clients: 4 streams start at once, 4 wait for a worker (3 lines x 0.3 s)."""
-    with running([BY_NAME["gunicorn-sync"]], Target("wsgi.stream_app:app"), tmp_path, env=ENV) as (server,):
+    with running([BY_NAME["gunicorn-sync"]], WSGI_STREAM, tmp_path, env=ENV) as (server,):
         assert first_lines(server, streams=8, within=0.6) == 4
 
 
 def test_one_asgi_process_holds_every_stream(tmp_path: Path) -> None:
-    with running([BY_NAME["uvicorn"]], Target("asgi.stream_app:app"), tmp_path, env=ENV) as (server,):
+    with running([BY_NAME["uvicorn"]], ASGI_STREAM, tmp_path, env=ENV) as (server,):
         assert first_lines(server, streams=50, within=0.6) == 50
+
+
+UPLOAD = Target("wsgi.upload_app:app")
+
+
+def upload_slowly(server: StackServer, pieces: int = 3, gap: float = 0.5) -> list[float]:
+    """Send a chunked body a piece at a time, `gap` seconds apart; the app's read times, in seconds."""
+    with socket.create_connection((server.host, server.port), timeout=30) as sock:
+        sock.sendall(b"PUT / HTTP/1.1\r\nHost: lab\r\nTransfer-Encoding: chunked\r\n\r\n")
+        for n in range(pieces):
+            if n:
+                time.sleep(gap)
+            sock.sendall(b"%x\r\n%s\r\n" % (10_000, b"x" * 10_000))
+        sock.sendall(b"0\r\n\r\n")
+        answer = b""
+        while not answer.endswith(b"bytes read\n"):
+            answer += sock.recv(65536)
+    return [float(line.split()[0]) for line in answer.decode().splitlines() if line.endswith("bytes read")]
+
+
+@pytest.mark.parametrize("name", ["gunicorn-sync", "gunicorn-gthread"])
+def test_a_wsgi_app_reads_its_request_body_as_it_arrives(name: str, tmp_path: Path) -> None:
+    """wsgi.input is a stream: gunicorn calls the app with the headers, and a reader that waits for more."""
+    with running([BY_NAME[name]], UPLOAD, tmp_path) as (server,):
+        reads = upload_slowly(server)
+    assert reads[0] < 0.3 and reads[-1] > 0.8, reads  # the first piece a second before the last

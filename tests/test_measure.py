@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import dataclasses
 import math
 
 import pytest
 
-from lab.measure import (
-    CpuSampler,
+from lab.measure.cpu import CpuSampler
+from lab.measure.requests import (
     Request,
     Window,
     censored_percentile,
@@ -19,9 +18,7 @@ from lab.measure import (
     steady_window,
     throughput,
 )
-from lab.report import Result
-from lab.results import explain
-from lab.theory import secs
+from lab.report.format import secs
 
 
 def bursts(per_burst: int, every: float, until: float, phase: float = 0.0) -> list[float]:
@@ -170,22 +167,3 @@ def test_a_rate_that_changed_is_reported_as_the_plain_average() -> None:
 )
 def test_seconds_in_messages_keep_what_matters_and_no_more(value: float, shown: str) -> None:
     assert secs(value) == shown
-
-
-def a_result(**values: object) -> Result:
-    """A Result with every field blank (nan, 0, "", [], False, None) but those given."""
-    blank = {"float": float("nan"), "int": 0, "str": "", "bool": False}  # by annotation
-    fields = {
-        f.name: f.default if f.default is not dataclasses.MISSING else blank.get(str(f.type))
-        for f in dataclasses.fields(Result)
-    }
-    fields.update({f.name: [] for f in dataclasses.fields(Result) if str(f.type).startswith("list")})
-    return Result(**{**fields, **values})  # type: ignore[arg-type]
-
-
-def test_a_cpu_row_without_countable_cpu_says_so_instead_of_a_nan_bound() -> None:
-    row = a_result(scenario="cpu", slots=1, slots_why="1 process, each computing one request at a time",
-                   measured_rps=3.0, window_s=10.0, steady=True)  # fmt: skip
-    text = explain(row, 0.005)
-    assert "no bound to hold it to" in text
-    assert "nan" not in text

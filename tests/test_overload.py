@@ -6,9 +6,11 @@ margins wide enough for a busy 2-core machine (the benchmark numbers live in doc
 
 from __future__ import annotations
 
+import http.client
 import json
 import math
 import os
+import socket
 import subprocess
 import sys
 import time
@@ -18,10 +20,11 @@ from typing import Any
 import psutil
 import pytest
 
-from lab import openloop
-from lab import overload as overload_module
-from lab.measure import Request
-from lab.servers import ROOT
+from lab import ROOT
+from lab.infra.processes import running
+from lab.measure import steps
+from lab.measure.requests import Request
+from lab.scenarios.climb import climb
 from lab.stacks import BY_NAME, Slots
 
 
@@ -32,12 +35,12 @@ def req(start: float, seconds: float, outcome: str = "ok") -> Request:
 def test_a_step_counts_its_arrivals_what_was_served_and_how_long_it_took() -> None:
     # 10 arrivals a second for 2 s, each served in 0.2 s: offered 10, served 10, latency 200 ms.
     requests = [req(100 + i / 10, 0.2) for i in range(20)]
-    step = openloop.step_stats(requests, 100, 2, 0.2, asked=10)
+    step = steps.step_stats(requests, 100, 2, 0.2, asked=10)
     assert step.arrivals == 20
     assert step.offered_rps == 10
     assert step.served_rps == 10  # 18 ends over the 1.8 s from one service time in
     # A closed loop's rates are slopes (its completions come in batches): within 1% here.
-    closed = openloop.step_stats(requests, 100, 2, 0.2, asked=10, closed=True)
+    closed = steps.step_stats(requests, 100, 2, 0.2, asked=10, closed=True)
     assert closed.offered_rps == pytest.approx(10, rel=0.01)
     assert step.p50_ms == pytest.approx(200)
     assert step.lower_bounds == []
@@ -53,7 +56,7 @@ def test_failures_are_counted_by_kind_and_kept_out_of_latency() -> None:
         req(0.4, 0.1, "failed: ConnectionResetError: [Errno 104] Connection reset by peer"),
         req(0.5, 0.1, "failed: LocustBadStatusCode: LocustBadStatusCode(code=500)"),
     ]
-    step = openloop.step_stats(requests, 0, 1, 0.2, asked=6)
+    step = steps.step_stats(requests, 0, 1, 0.2, asked=6)
     assert step.failures == {"refused": 2, "timeout": 1, "reset": 1, "other": 1}
     assert step.p99_ms == pytest.approx(200)  # only the one success
     assert step.refused_p95_ms == pytest.approx(3.9)
@@ -62,42 +65,40 @@ def test_failures_are_counted_by_kind_and_kept_out_of_latency() -> None:
 def test_requests_still_waiting_make_the_percentiles_they_can_move_lower_bounds() -> None:
     done = [req(i / 10, 0.2) for i in range(8)]
     waiting = [req(0.8, 1.0, "censored"), req(0.9, 0.05, "censored")]  # aged 1 s and 50 ms at the stop
-    step = openloop.step_stats([*done, *waiting], 0, 1, 0.2, asked=10)
+    step = steps.step_stats([*done, *waiting], 0, 1, 0.2, asked=10)
     assert step.max_ms == pytest.approx(1000)
     assert set(step.lower_bounds) == {"p50", "p95", "p99", "max"}  # the 50 ms one sits below them all
     # A closed loop's young censored requests are the twins of counted ones: left out.
-    closed = openloop.step_stats([*done, *waiting], 0, 1, 0.2, asked=10, closed=True)
+    closed = steps.step_stats([*done, *waiting], 0, 1, 0.2, asked=10, closed=True)
     assert closed.max_ms == pytest.approx(1000) and closed.p50_ms == pytest.approx(200)
 
 
 def test_the_knee_is_the_last_step_the_server_kept_up_with() -> None:
-    def step(offered: float, served: float, refused: int = 0) -> openloop.StepStats:
+    def step(offered: float, served: float, refused: int = 0) -> steps.StepStats:
         failures = {"refused": refused} if refused else {}
-        return openloop.StepStats(offered, offered, served, 100, 1, 1, 1, 1, [], failures, math.nan)
+        return steps.StepStats(offered, offered, served, 100, 1, 1, 1, 1, [], failures, math.nan)
 
-    assert openloop.knee([step(5, 5), step(9, 8.9), step(10, 9.8), step(11, 10)]) == 10
-    assert (
-        openloop.knee([step(5, 5), step(10, 10, refused=5), step(11, 11)]) == 5
-    )  # refusing is not keeping up
-    assert openloop.knee([step(5, 3)]) is None
-    unreached = openloop.StepStats(12, 0, 0, 0, math.nan, math.nan, math.nan, math.nan, [], {}, math.nan)
-    assert openloop.knee([step(5, 5), unreached]) == 5  # a step never reached says nothing
+    assert steps.knee([step(5, 5), step(9, 8.9), step(10, 9.8), step(11, 10)]) == 10
+    assert steps.knee([step(5, 5), step(10, 10, refused=5), step(11, 11)]) == 5  # refusing is not keeping up
+    assert steps.knee([step(5, 3)]) is None
+    unreached = steps.StepStats(12, 0, 0, 0, math.nan, math.nan, math.nan, math.nan, [], {}, math.nan)
+    assert steps.knee([step(5, 5), unreached]) == 5  # a step never reached says nothing
 
 
 def test_backlog_and_recovery_follow_the_fluid_model() -> None:
     # Bound 10: 12 rps for 5 s queues 10, 15 rps for 5 s 25 more; 5 rps for 5 s drains 25 of them.
-    assert openloop.backlog([12, 15], 10, 5) == 35
-    assert openloop.backlog([12, 15, 5], 10, 5) == 10
-    assert openloop.backlog([5, 15], 10, 5) == 25  # a queue never goes below empty
+    assert steps.backlog([12, 15], 10, 5) == 35
+    assert steps.backlog([12, 15, 5], 10, 5) == 10
+    assert steps.backlog([5, 15], 10, 5) == 25  # a queue never goes below empty
     # After the drop: arrivals wait 2 s, then 1 s, then 0.2 s (the service time) from 1.5 s on.
     after = [req(100 + t, w) for t, w in ((0.0, 2.0), (0.5, 1.5), (1.0, 1.0), (1.5, 0.2), (2.0, 0.2))]
-    assert openloop.recovery_seconds(after, 100, 0.2) == 1.5
-    assert openloop.recovery_seconds(after[:3], 100, 0.2) is None
+    assert steps.recovery_seconds(after, 100, 0.2) == 1.5
+    assert steps.recovery_seconds(after[:3], 100, 0.2) is None
 
 
 def test_the_steps_are_multiples_of_the_bound_and_the_drop_lasts_for_a_slower_server() -> None:
     four = Slots(4, "4 workers", 4, "workers")
-    p = overload_module.plan(BY_NAME["gunicorn-sync"], four, overload_module.Work("slow", 1.0), 5, None, None)
+    p = climb(BY_NAME["gunicorn-sync"], four, "slow", 1.0, 0, 5, None, None)
     assert p.bound == 4 and p.rates == pytest.approx((2, 3.2, 3.6, 4, 4.4, 5, 6))
     assert p.backlog == pytest.approx(17)  # (0.4 + 1 + 2) x 5 s past a bound of 4
     # Served at 90% of the bound (3.6) the climb leaves 25 queued, drained at 3.6 - 2 a second:
@@ -105,10 +106,8 @@ def test_the_steps_are_multiples_of_the_bound_and_the_drop_lasts_for_a_slower_se
     assert p.recovery_rate == 2 and p.recovery_step == pytest.approx(18.625)
     # Computing: one process, one request at a time, 10 ms each: a bound of 100 a second.
     one = Slots(1, "1 process", 1, "GIL")
-    hashing = overload_module.Work("cpu", 0.01, 20000)
-    cpu = overload_module.plan(BY_NAME["uvicorn"], one, hashing, 5, None, None)
+    cpu = climb(BY_NAME["uvicorn"], one, "cpu", 0.01, 20000, 5, None, None)
     assert cpu.bound == pytest.approx(100) and cpu.rates[0] == pytest.approx(50)
-    assert cpu.target == BY_NAME["uvicorn"].cpu
 
 
 def overload(out: Path, *args: str, scenario: str = "overload",
@@ -180,11 +179,35 @@ def test_granian_backpressure_queues_in_the_kernel_instead_of_refusing(tmp_path:
     assert above["p99_ms"] > 3 * below["p99_ms"]  # the queue, seen as latency
 
 
+def test_granian_backpressure_counts_connections_not_requests(tmp_path: Path) -> None:
+    """Two idle keep-alive connections hold both permits of --backpressure 2: a third client waits for one.
+
+    The permit is taken before accept() and given back when the connection closes
+    (docs/sources.md#granian-backpressure), so the idle connections of a proxy's keep-alive pool
+    count against it as much as busy ones.
+    """
+    stack = BY_NAME["granian-asgi"].with_options("--backpressure", "2")
+    with running([stack], "hello", tmp_path) as (server,):
+        idle = [http.client.HTTPConnection(server.host, server.port, timeout=10) for _ in range(2)]
+        for conn in idle:  # each answered, then kept open and silent
+            conn.request("GET", "/")
+            assert conn.getresponse().read() == b"Hello, World!\n"
+        with socket.create_connection((server.host, server.port), timeout=1.5) as third:
+            third.sendall(b"GET / HTTP/1.1\r\nHost: lab\r\n\r\n")  # connected: the kernel's queue
+            with pytest.raises(TimeoutError):
+                third.recv(1024)  # not accepted, so not answered
+            idle[0].close()  # a permit comes back, and the waiting client is accepted and served
+            third.settimeout(10)
+            assert third.recv(1024).startswith(b"HTTP/1.1 200")
+        idle[1].close()
+
+
 def test_the_backlog_is_a_queue_not_slots_except_where_granian_derives_them_from_it() -> None:
-    sync, slots = overload_module.with_flag(BY_NAME["gunicorn-sync"], "--backlog", 4)
-    assert sync.options[-2:] == ("--backlog", "4") and slots.count == 4  # still its 4 workers
+    sync = BY_NAME["gunicorn-sync"].with_options("--backlog", "4")
+    assert sync.slots(sync.slow).count == 4  # still its 4 workers
     # Granian's backpressure, unset, is --backlog / workers: a longer queue admits more at once.
-    _, slots = overload_module.with_flag(BY_NAME["granian-asgi"], "--backlog", 256)
+    granian = BY_NAME["granian-asgi"].with_options("--backlog", "256")
+    slots = granian.slots(granian.slow)
     assert (slots.count, slots.binding) == (256, "backpressure")
 
 
@@ -194,17 +217,20 @@ def test_the_backlog_is_a_queue_not_slots_except_where_granian_derives_them_from
         (["--rps", "0,1"], "every rate must be above 0"),
         (
             ["--stacks", "uvicorn", "--backpressure", "5"],
-            "--backpressure is for granian; uvicorn runs uvicorn",
+            "--backpressure is a setting of granian; uvicorn runs uvicorn",
         ),
-        (["--stacks", "daphne", "--backlog", "5", "--rps", "1"], "--backlog is for gunicorn and uvicorn and"),
-        (["--limit-concurrency", "5", "--backpressure", "5"], "give one"),
+        (["--stacks", "daphne", "--backlog", "5", "--rps", "1"], "--backlog is a setting of gunicorn, "),
+        (["--limit-concurrency", "5", "--backpressure", "5"], "is a setting of"),
         (["--rates", "2,1"], "the steps must climb"),
         (["--stacks", "uvicorn"], "uvicorn has no limit on requests waiting at once"),
-        (["--stacks", "gunicorn-sync", "--limit-concurrency", "5"], "--limit-concurrency is uvicorn's"),
+        (
+            ["--stacks", "gunicorn-sync", "--limit-concurrency", "5"],
+            "--limit-concurrency is a setting of uvicorn",
+        ),
         (["--step", "1"], "--step 1 s is too short for requests of 1 s"),
-        (["--users", "5"], "--users: not for the overload scenario"),
+        (["--users", "5"], "error: unrecognized arguments: --users 5"),  # refused by the parser itself
         (["--rates", "1", "--rps", "5"], "--rates and --rps both set the steps"),
-        (["--scenario", "overload-cpu", "--slow-seconds", "1"], "--slow-seconds: nothing waits in the"),
+        (["--scenario", "overload-cpu", "--slow-seconds", "1"], "unrecognized arguments: --slow-seconds 1"),
     ],
 )
 def test_bad_input_is_one_line(args: list[str], message: str, tmp_path: Path) -> None:
@@ -260,5 +286,5 @@ def test_a_server_dying_mid_run_keeps_what_was_measured(tmp_path: Path) -> None:
 def test_overload_flags_belong_to_the_overload_scenario() -> None:
     result = subprocess.run([sys.executable, "compare.py", "--step", "3"], cwd=ROOT, capture_output=True,
                             text=True, timeout=60, check=False)  # fmt: skip
-    only = "error: --step: only for --scenario overload or overload-cpu"
-    assert (result.returncode, result.stderr.strip()) == (1, only)
+    only = "python compare.py: error: unrecognized arguments: --step 3 (see --help)"
+    assert (result.returncode, result.stderr.strip()) == (2, only)

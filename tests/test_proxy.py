@@ -9,9 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from lab.proxy import nginx
-from lab.servers import running
-from lab.stacks import BY_NAME, Target
+from lab.apps import Target
+from lab.infra.processes import running
+from lab.infra.proxy import nginx
+from lab.stacks import BY_NAME
 
 CLIENT = "127.0.0.2"  # a loopback address of its own, so the client is not the proxy (127.0.0.1)
 

@@ -11,9 +11,11 @@ from pathlib import Path
 
 import pytest
 
-from lab.servers import ROOT, Server, free_port, free_ports, http_get, launch, stop_all
+from lab import ROOT
+from lab.infra.processes import Server, free_port, free_ports, http_get, stop_all
 from lab.stacks import BY_NAME, STACKS, Stack
 from tests.conftest import SLOW, ServeOne
+from tests.processes import launch
 
 # gunicorn exits 0 after a graceful stop; uvicorn (>= 0.29) re-raises the signal it
 # handled, so its clean exit reads as "killed by SIGTERM". SIGKILL (-9) means it hung.
@@ -28,7 +30,8 @@ def test_stack_serves_and_stops_cleanly(stack: Stack, kind: str, serve: ServeOne
         status, body = http_get(server.host, server.port, server.target.path)
         assert status == 200, body
         assert body
-        assert server.stop() in CLEAN_EXIT, server.log_tail()
+        stop_all([server])
+        assert server.process.returncode in CLEAN_EXIT, server.log_tail()
 
 
 def started(

@@ -8,9 +8,10 @@ import sys
 
 import pytest
 
-from lab import settings
 from lab.errors import LabError
-from lab.stacks import BY_NAME, STACKS, Slots, Stack, size_all, without
+from lab.servers import reading
+from lab.servers.base import without
+from lab.stacks import BY_NAME, STACKS, Slots, Stack, size_all
 
 SYNC, GTHREAD, UVICORN = BY_NAME["gunicorn-sync"], BY_NAME["gunicorn-gthread"], BY_NAME["uvicorn"]
 
@@ -94,7 +95,7 @@ def test_granian_reads_its_environment_as_the_server_does() -> None:
     granian = BY_NAME["granian-asgi"].with_env(GRANIAN_BACKPRESSURE="8", GRANIAN_WORKERS="2")
     slots = granian.slots(granian.slow)
     assert (slots.count, slots.processes) == (8, 1)  # the command line's --workers 1 wins, as in granian
-    assert slots.why.endswith("requests at once (--backpressure)")
+    assert slots.why.endswith("connections at once (--backpressure)")  # a permit per connection
 
 
 @pytest.mark.parametrize(("name", "options", "processes"), [
@@ -130,7 +131,9 @@ def test_a_flag_the_server_lacks_is_one_line(name: str, options: tuple[str, ...]
 def test_a_server_not_installed_is_one_line(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setitem(sys.modules, "granian", None)  # as if it were not installed
     with pytest.raises(SystemExit, match=r"^granian is not installed in this Python: make install"):
-        settings._read(["granian", "--interface", "asgi", "asgi.app:app"], [])
+        reading._child(
+            {"server": "granian", "options": ["--interface", "asgi", "asgi.app:app"], "limits": []}
+        )
 
 
 def test_daphne_has_no_workers_to_set() -> None:

@@ -18,8 +18,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from lab import images, starter
-from lab.servers import ROOT, http_get
+from lab import ROOT
+from lab.infra import images, starter
+from lab.infra.processes import http_get
 from tests.containers import Running
 
 pytestmark = pytest.mark.timeout(900)  # the first `make test` downloads the service's dependencies

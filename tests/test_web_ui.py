@@ -9,9 +9,12 @@ from pathlib import Path
 
 import pytest
 
-from lab.servers import ROOT, free_port, launch, locust_targets, running, stop_all
+from lab import ROOT
+from lab.infra.processes import free_port, running, stop_all
+from lab.scenarios.locust import targets as locust_targets
 from lab.stacks import BY_NAME
 from tests.conftest import SLOW
+from tests.processes import launch
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 ARTIFACTS = ROOT / "test-artifacts"

@@ -9,7 +9,7 @@ from wsgiref.validate import validator
 
 import pytest
 
-from lab.servers import free_port
+from lab.infra.processes import free_port
 from wsgi import app as hello
 from wsgi import db_app, slow_app, stream_app, upstream_app
 

@@ -6,7 +6,7 @@ needs only one, but a gthread worker with 16 threads can have only POOL_SIZE
 of them in the database at once; the others wait for a connection, up to
 POOL_TIMEOUT seconds (default 30), then get a 503. The pool is a slot too.
 
-Run with:  python -m lab.postgres    (a throwaway PostgreSQL; it prints DATABASE_URL)
+Run with:  python -m lab postgres    (a throwaway PostgreSQL; it prints DATABASE_URL)
            DATABASE_URL=postgresql://... gunicorn -w 1 --threads 16 wsgi.db_app:app
 Test with: time (seq 10 | xargs -P10 -I{} curl -s http://127.0.0.1:8000/)   (watch: 2 rounds, not 1)
 GET /health answers without touching the database.
