@@ -56,15 +56,17 @@ _per_cpu = 2 * usable_cpus() + 1 if worker_class() in ("sync", "gthread") else u
 workers = int(os.environ.get("WEB_CONCURRENCY", _per_cpu))
 
 # --- Timeouts --------------------------------------------------------------
-# A worker silent for this long is killed and replaced; the client sees the
-# connection closed. It bounds the damage of one stuck request on a sync worker.
+# A worker silent for this long is killed and replaced; its client gets a 500
+# (a cut-off connection if the response had started). It bounds the damage of
+# one stuck request on a sync worker.
 timeout = 30
 # On SIGTERM, workers get this long to finish in-flight requests before SIGKILL.
 # Keep it below the orchestrator's own grace period (Kubernetes: 30 s).
 graceful_timeout = 25
-# Seconds an idle keep-alive connection is held open (gthread and ASGI workers;
-# the sync worker closes every connection). Above 2 s only behind a proxy that
-# reuses connections, such as a load balancer with its own idle timeout.
+# Seconds an idle keep-alive connection is held open (gthread, gevent and ASGI
+# workers; the sync worker closes every connection). Above 2 s (gunicorn's
+# default) only behind a proxy that reuses connections, such as a load balancer
+# with its own idle timeout.
 keepalive = 5
 
 # --- Behind a proxy --------------------------------------------------------
@@ -80,9 +82,10 @@ forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1,::1")
 # not be writable, and on disk the touch can stall; /dev/shm is a RAM tmpfs.
 worker_tmp_dir = "/dev/shm" if Path("/dev/shm").is_dir() else None  # noqa: S108  # a tmpfs, on purpose
 
-# gunicorn >= 25.1 opens a control socket (for `gunicornc`) in $HOME/.gunicorn,
-# which fails as a non-root user in a read-only container, and several masters
-# on one machine would share it. Off unless a path is given.
+# gunicorn >= 25.1 opens a control socket (for `gunicornc`): since 25.2 in
+# $XDG_RUNTIME_DIR, else $HOME/.gunicorn. In a read-only container it cannot be
+# created (an error in the log), and a second master on one machine would take
+# over its path. Off unless a path is given.
 control_socket = os.environ.get("GUNICORN_CONTROL_SOCKET") or None
 control_socket_disable = control_socket is None
 

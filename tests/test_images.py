@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import io
 import json
+import shlex
 import shutil
 import subprocess
 import tarfile
@@ -16,10 +17,12 @@ from pathlib import Path
 
 import pytest
 
-from lab import images
+from lab import ROOT
 from lab.errors import LabError
-from lab.servers import ROOT, free_port, http_get
+from lab.infra import images
+from lab.infra.processes import free_port, http_get
 from tests.containers import Running
+from tests.test_documented_commands import Command, parse
 
 # Building three images (and, on a new machine, the stand-in bases) outlasts the default 300 s.
 pytestmark = [pytest.mark.images, pytest.mark.timeout(1800)]
@@ -139,6 +142,37 @@ def test_one_image_serves_any_stack_chosen_by_cmd(
         env={"SLOW_SECONDS": "0.2"},
     )
     box.port = port
+    try:
+        box.wait_answering("/")
+    finally:
+        box.remove()
+
+
+DOCUMENTED = [c for block in parse(ROOT / "docs" / "images.md") for c in block.commands]
+RUNS = [c for c in DOCUMENTED if c.text.startswith("docker run ")]
+
+
+def test_the_documented_build_is_one_these_tests_build(built: dict[str, dict[str, object]]) -> None:
+    """docs/images.md's `docker build -f docker/Dockerfile.X`: the `built` fixture builds that file."""
+    [build] = [shlex.split(c.text) for c in DOCUMENTED if c.text.startswith("docker build ")]
+    dockerfile = build[build.index("-f") + 1]
+    assert dockerfile.removeprefix("docker/Dockerfile.") in built
+
+
+@pytest.mark.parametrize("command", RUNS, ids=[c.where for c in RUNS])
+def test_the_documented_docker_run_commands_serve(
+    command: Command, container: list[str], built: dict[str, dict[str, object]]
+) -> None:
+    """Each `docker run` of docs/images.md, as written: its flags, its image (built here), its CMD."""
+    if container[0] != "podman":
+        pytest.skip("the port placeholders assume host networking (podman)")
+    words = shlex.split(command.text)
+    at = words.index("wsgi-asgi-lab")
+    options, cmd = words[2:at], words[at + 1 :]
+    assert {"--rm", "--read-only"} <= set(options), "the documented run is read-only and removes itself"
+    env = dict(options[i + 1].split("=", 1) for i, option in enumerate(options) if option == "-e")
+    port = free_port()  # on the host's network: the documented 8000 moves to a free port
+    box = Running(container, tag("uv"), *[w.replace("8000", str(port)) for w in cmd], env=env, port=port)
     try:
         box.wait_answering("/")
     finally:
