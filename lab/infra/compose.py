@@ -1,7 +1,7 @@
 """docker/compose.yaml and docker/nginx/nginx.conf, generated from the stack matrix: `python -m lab compose`.
 
-One service per stack (its slow app, the command of its server record, ports 8001-8013 on the
-host's loopback), nginx in front of each (ports 9001-9013), and locust in master/worker mode
+One service per stack (its slow app, the command of its server record, the stack's own port on
+the host's loopback), nginx in front of each (that port + 1000), and locust in master/worker mode
 with its web UI on port 8089. tests/test_dockerfiles.py fails when the files and the matrix
 disagree; `python -m lab classroom` brings the file up.
 """
@@ -23,12 +23,12 @@ from lab.stacks import STACKS
 
 COMPOSE_FILE = ROOT / "docker" / "compose.yaml"
 NGINX_CONF = ROOT / "docker" / "nginx" / "nginx.conf"
-HEADER = """\
+HEADER = f"""\
 # Generated from the stack matrix by `python -m lab compose`; do not edit.
 # A whole class's demo in one command, from the repository root:
 #   docker compose -f docker/compose.yaml up --build --wait
 # (or `python -m lab classroom up`, which also works with podman and without a registry),
-# then open http://localhost:8089 (leave Host empty) and start 650 users: 50 per stack.
+# then open http://localhost:8089 (leave Host empty) and start {50 * len(STACKS)} users: 50 per stack.
 """
 IMAGE = "localhost/wsgi-asgi-lab:compose"  # built here, never pulled: no registry has it
 # Where the host publishes the ports: loopback unless asked (LAB_BIND=0.0.0.0 for a class network).
