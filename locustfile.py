@@ -3,15 +3,15 @@
 Each class names its requests after its stack, so the web UI and the CSV show
 one row per stack, next to each other. The ports are those of `make serve`.
 
-    make serve                        # every stack on its own port (8001-8013)
+    make serve                        # every stack on its own port (8001-8014)
     locust -f locustfile.py --class-picker                  # web UI: http://127.0.0.1:8089
-    locust -f locustfile.py --headless -u 650 -r 650 -t 30s # 50 users per stack
+    locust -f locustfile.py --headless -u 700 -r 700 -t 30s # 50 users per stack
     locust -f locustfile.py --processes 2                   # one locust process per core
     locust -f locustfile.py Uvicorn GunicornSync            # only some stacks
 
 Do NOT pass -H/--host (nor fill the Host field in the web UI): locust sends every
 class to that one host, and the rows no longer compare stacks. Users are spread
-evenly over the classes, so -u 650 with 13 classes is 50 per stack.
+evenly over the classes, so -u 700 with 14 classes is 50 per stack.
 
 To point a stack elsewhere, set LOCUST_TARGETS to a JSON object of stack name ->
 URL: LOCUST_TARGETS='{"uvicorn": "http://127.0.0.1:9000/"}'. The URL's path is
@@ -66,6 +66,12 @@ class GranianWsgi(StackUser):
     """granian --interface wsgi --workers 1 --blocking-threads 16 wsgi.slow_app:app"""
 
     stack, host = "granian-wsgi", "http://127.0.0.1:8010"
+
+
+class Waitress(StackUser):
+    """waitress-serve --threads 16 wsgi.slow_app:app"""
+
+    stack, host = "waitress", "http://127.0.0.1:8014"
 
 
 class Uvicorn(StackUser):

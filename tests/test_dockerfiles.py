@@ -66,6 +66,8 @@ def test_compose_file_is_generated_from_the_matrix() -> None:
         assert (service["image"], service["pull_policy"]) == (compose.IMAGE, "never")  # built, not pulled
         assert service["build"]["args"] == {n: f"${{{n}:-{image}}}" for n, image in images.REAL_BASES.items()}
         assert service["stop_grace_period"] == "30s"
+        # The signal it drains on, where that is not compose's SIGTERM (Waitress's SIGINT).
+        assert service.get("stop_signal", "SIGTERM") == stack.server.stop_signal
         assert service["healthcheck"]["test"] == ["CMD", *dockerfile_healthcheck()]  # the image's own
     # Requests in flight get gunicorn's whole graceful_timeout before compose kills the container.
     with mock.patch.object(sys, "argv", ["gunicorn"]):  # it reads the command line gunicorn was given

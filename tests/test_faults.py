@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import signal
 import sys
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
 
 from lab.errors import LabError
 from lab.infra import proxy
-from lab.probes.faults import graceful_shutdown, kill_a_worker, request_past_timeout, slowloris
+from lab.infra.processes import running
+from lab.probes.faults import graceful_shutdown, kill_a_worker, request_past_timeout, send_and_wait, slowloris
 from lab.stacks import BY_NAME, STACKS, Stack
 
 SUPERVISED = [stack for stack in STACKS if stack.supervised]
@@ -34,13 +36,28 @@ def test_sigterm_finishes_every_in_flight_request(stack: Stack, tmp_path: Path) 
 def test_the_servers_recorded_as_dropping_drop_what_is_in_flight_on_sigterm(
     stack: Stack, tmp_path: Path
 ) -> None:
-    """Daphne: Twisted's reactor stops at once and cancels every application (docs/faults.md).
-
-    If a release learns to drain, this fails, and its record's `drains` changes.
+    """Daphne: Twisted's reactor stops at once and cancels every application. Waitress: no handler,
+    so the process ends at once (docs/faults.md). If a release learns to drain, this fails, and its
+    record's `drains` changes.
     """
     result = graceful_shutdown(stack, tmp_path)
     assert result.completed_ok == 0 < result.in_flight, result
-    assert result.exit_code == 0 and result.exit_seconds < 5, result
+    assert result.exit_code in (0, -signal.SIGTERM) and result.exit_seconds < 5, result
+
+
+STOPPED_OTHERWISE = [stack for stack in STACKS if stack.server.stop_signal != "SIGTERM"]
+
+
+@pytest.mark.parametrize("stack", STOPPED_OTHERWISE, ids=[s.name for s in STOPPED_OTHERWISE])
+def test_the_stop_signal_a_record_names_drains_what_is_in_flight(stack: Stack, tmp_path: Path) -> None:
+    """The signal compose sends it instead (stop_signal): the requests in flight finish."""
+    with running([stack], "slow", tmp_path, env={"SLOW_SECONDS": "1"}) as (server,):
+        with ThreadPoolExecutor(4) as pool:
+            requests = send_and_wait(server, 4, pool)
+            server.process.send_signal(getattr(signal, stack.server.stop_signal))
+            statuses = [request.result() for request in requests]
+        assert server.process.wait(10) == 0
+    assert statuses == [200] * 4
 
 
 @pytest.mark.parametrize("stack", SUPERVISED, ids=[s.name for s in SUPERVISED])

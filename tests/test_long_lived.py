@@ -119,3 +119,10 @@ def test_a_wsgi_app_reads_its_request_body_as_it_arrives(name: str, tmp_path: Pa
     with running([BY_NAME[name]], UPLOAD, tmp_path) as (server,):
         reads = upload_slowly(server)
     assert reads[0] < 0.3 and reads[-1] > 0.8, reads  # the first piece a second before the last
+
+
+def test_waitress_reads_the_whole_body_before_it_calls_the_app(tmp_path: Path) -> None:
+    """The other choice a WSGI server may make (docs/sources.md#waitress-buffers-request)."""
+    with running([BY_NAME["waitress"]], UPLOAD, tmp_path) as (server,):
+        reads = upload_slowly(server)
+    assert reads[-1] < 0.2, reads  # every piece was there when the app first read

@@ -69,6 +69,7 @@ def test_the_matrix_slots_are_derived_not_written() -> None:
         "gunicorn-sync": 4, "gunicorn-gthread": 16, "gunicorn-gevent": 1000, "uvicorn": None,
         "uvicorn-workers": None, "gunicorn-uvicorn-worker": None, "gunicorn-asgi": None, "fastapi-def": 40,
         "blocking-async": 1, "granian-wsgi": 16, "granian-asgi": 1024, "hypercorn": None, "daphne": None,
+        "waitress": 16,
     }  # fmt: skip
 
 
@@ -111,12 +112,30 @@ def test_hypercorn_and_daphne_processes_come_from_their_parsers(
 
 
 @pytest.mark.parametrize(
+    ("options", "count", "binding"),
+    [
+        (("--threads", "8"), 8, "threads"),
+        (("--threads=4",), 4, "threads"),
+        ((), 4, "threads"),  # Waitress's own default
+        (("--threads", "16", "--connection-limit", "7"), 5, "connection limit"),  # its 2 own sockets count
+    ],
+)
+def test_waitress_slots_are_read_by_its_own_parser(
+    options: tuple[str, ...], count: int, binding: str
+) -> None:
+    stack = dataclasses.replace(BY_NAME["waitress"], options=options)
+    slots = stack.slots(stack.slow)
+    assert (slots.count, slots.binding, slots.processes) == (count, binding, 1)
+
+
+@pytest.mark.parametrize(
     ("name", "options", "message"),
     [
         ("granian-asgi", ("--worker", "2"), "granian: No such option '--worker'"),
         ("granian-asgi", ("--interface", "wsgii"), "granian: Invalid value for '--interface'"),
         ("hypercorn", ("--threads", "4"), "hypercorn: error: unrecognized arguments: --threads"),
         ("daphne", ("--workers", "2"), "daphne: error: unrecognized arguments: --workers"),
+        ("waitress", ("--workers", "2"), "waitress-serve: option --workers not recognized"),
         ("hypercorn", ("--help",), "hypercorn --help -b 127.0.0.1:8012 asgi.slow_app:app starts no server"),
         ("granian-asgi", ("--version",), "granian --version --host 127.0.0.1"),
     ],
