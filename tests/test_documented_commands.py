@@ -27,6 +27,7 @@ import socket
 import subprocess
 import sys
 import time
+from contextlib import suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -49,6 +50,7 @@ class Command:
     line: int
     text: str  # as typed, its trailing comment dropped
     expected: list[str] = field(default_factory=list)  # console blocks: the lines it prints
+    comment: str = ""  # what the page says of it: "36 s wall" is held to the plan's estimate
 
     @property
     def where(self) -> str:
@@ -96,7 +98,7 @@ def parse(page: Path) -> list[Block]:
                 if not line.endswith("\\"):
                     command = strip_comment(joined)
                     if command:
-                        commands.append(Command(page, start, command))
+                        commands.append(Command(page, start, command, comment=joined[len(command) :]))
                     joined = ""
         elif language == "console":
             for offset, line in enumerate(lines):
@@ -223,23 +225,27 @@ def start(command: Command, rule: Rule, port: int, variables: dict[str, str], lo
         )  # fmt: skip
     server = Background(command, process, log)
     deadline = time.monotonic() + 60
-    while True:
-        if process.poll() is not None:
-            raise AssertionError(
-                f"{command.where}: `{command.text}` exited {process.returncode}:\n{server.output()}"
-            )
-        if rule.ready:
-            found = re.search(rule.ready, server.output())
-            if found:
-                variables.update(found.groupdict())
+    try:
+        while True:
+            if process.poll() is not None:
+                raise AssertionError(
+                    f"{command.where}: `{command.text}` exited {process.returncode}:\n{server.output()}"
+                )
+            if rule.ready:
+                found = re.search(rule.ready, server.output())
+                if found:
+                    variables.update(found.groupdict())
+                    return server
+            elif listening(rule.port or port):
                 return server
-        elif listening(rule.port or port):
-            return server
-        if time.monotonic() > deadline:
-            raise AssertionError(
-                f"{command.where}: `{command.text}` was not ready in 60 s:\n{server.output()}"
-            )
-        time.sleep(0.2)
+            if time.monotonic() > deadline:
+                raise AssertionError(
+                    f"{command.where}: `{command.text}` was not ready in 60 s:\n{server.output()}"
+                )
+            time.sleep(0.2)
+    except BaseException:
+        stop([server])  # started, never ready: nothing of it may outlive the test
+        raise
 
 
 def listening(port: int) -> bool:
@@ -253,13 +259,13 @@ def listening(port: int) -> bool:
 def stop(servers: list[Background]) -> None:
     """Ctrl-C, as the student stops each terminal; then nothing of it is left."""
     for server in reversed(servers):
-        if server.process.poll() is None:
+        with suppress(ProcessLookupError):  # the shell may be gone and its children not
             os.killpg(server.process.pid, signal.SIGINT)
-            try:
-                server.process.wait(20)
-            except subprocess.TimeoutExpired:
-                os.killpg(server.process.pid, signal.SIGKILL)
-                server.process.wait()
+        with suppress(subprocess.TimeoutExpired):
+            server.process.wait(20)
+        with suppress(ProcessLookupError):
+            os.killpg(server.process.pid, signal.SIGKILL)  # whatever of its process group is left
+        server.process.wait()
 
 
 def run(command: Command, text: str, port: int, timeout: float = 240) -> subprocess.CompletedProcess[str]:
@@ -283,6 +289,14 @@ def exercise(command: Command, rule: Rule, port: int, variables: dict[str, str])
         return
     assert done.returncode == 0, f"{command.where}: `{text}` exited {done.returncode}:\n{printed[-3000:]}"
     assert "Traceback" not in printed, f"{command.where}: `{text}`:\n{printed[-3000:]}"
+    stated, planned = (
+        re.search(r"(\d+) s wall", command.comment),
+        re.search(r"^about (\d+) s$", printed, re.M),
+    )
+    if rule.how == PLAN and stated and planned:  # the page's time, from a run, and the plan's estimate agree
+        assert 0.75 <= int(planned[1]) / int(stated[1]) <= 1.25, (
+            f"{command.where}: the page says {stated[0]}, the plan {planned[0]}"
+        )
 
 
 def elsewhere(command: Command, rule: Rule) -> None:

@@ -33,7 +33,9 @@ from lab.scenarios.base import Plan
 from lab.servers.base import Slots, Stack
 from lab.stacks import choose, serving, size_all
 
-OVERHEAD = 6.0  # seconds per locust run beyond its load: servers started and stopped, users spawned
+# Seconds a locust run takes beyond its load (start, spawn, stop), and more per stack in it:
+# measured once here, 36 s for the default demo's 30 s of load, 207 s for cpu's 12 runs of 15 s.
+OVERHEAD, PER_STACK = 2.5, 0.3
 PROXY = "proxy"  # the CpuSampler's label for the proxy in front (--proxy)
 
 
@@ -126,7 +128,8 @@ class Closed:
             count = "inf" if size.count is None else str(size.count)
             rows.append([stack.name, stack.interface, count, limit, bound, stack.typed(target)])
         load = Load(self.kind, users, duration, service, args.processes, args.proxy, slots, groups)
-        return Plan(title, chosen, rows, len(groups) * (duration + OVERHEAD), tuple(said), load)
+        seconds = sum(duration + OVERHEAD + PER_STACK * len(group) for group in groups)
+        return Plan(title, chosen, rows, seconds, tuple(said), load)
 
     def run(self, plan: Plan[Load], out: Path, rows: list[Any]) -> None:
         load = plan.detail
