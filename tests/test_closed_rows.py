@@ -6,8 +6,9 @@ import math
 
 import pytest
 
+from lab.measure.peak import Peak
 from lab.measure.requests import Latency, Observed
-from lab.report.closed import Sample, row
+from lab.report.closed import Sample, row, spread_notes, table
 from lab.servers.base import Slots
 from lab.stacks import BY_NAME
 
@@ -63,14 +64,57 @@ def test_a_saturated_locust_below_the_bound_is_named_as_the_limit() -> None:
     assert "this is locust's ceiling, not the server's" in r.explanation
 
 
-def test_hello_gives_capacity_from_cores_but_not_where_the_server_works_beside_the_gil() -> None:
-    sample = Sample(seen(9_000.0), 8.0, cpu_per_request=0.0001, server_cores=0.9, locust_peak=1.0)
-    r = row(UVICORN, "hello", "hello", 50, 0.0, LOOP, sample, cpus=2)
-    assert r.capacity_rps == 10_000.0  # 1 core / 100 us
-    assert r.utilisation == 0.9
-    beside = row(GRANIAN, "hello", "hello", 50, 0.0, LOOP, sample, cpus=2)
-    assert math.isnan(beside.capacity_rps)
-    assert beside.capacity_basis.startswith("not derived: granian's HTTP work runs in threads beside the GIL")
+def test_hello_reports_the_peak_per_server_cpu_with_its_spread_and_labels_the_locust_rate() -> None:
+    # wrk: 3 runs of a server on 2 CPUs of its own; the median per CPU, the spread beside it.
+    found = Peak(rps=(20_000.0, 18_000.0, 22_000.0), cpu_us=(95.0, 100.0, 105.0), cpus=2, pinned=True)
+    sample = Sample(seen(9_000.0), 8.0, cpu_per_request=0.0001, server_cores=0.5, locust_peak=1.0,
+                    peak=found, access_log=True)  # fmt: skip
+    r = row(UVICORN, "hello", "hello", 50, 0.0, LOOP, sample, cpus=1)
+    assert (r.peak_rps_per_cpu, r.peak_rps_per_cpu_min, r.peak_rps_per_cpu_max) == (
+        10_000.0,
+        9_000.0,
+        11_000.0,
+    )
+    assert (r.peak_cpu_us_per_request, r.peak_server_cpus, r.peak_pinned) == (100.0, 2, True)
+    assert r.access_log and r.utilisation == 0.5
+    assert r.generator_bound  # locust saturated while the server had CPU to spare
+    assert "peak under wrk 10,000 rps per server CPU (median of 3 runs, 9,000-11,000)" in r.explanation
+    assert "One locust process drove 9,000 rps" in r.explanation
+    assert "access log on" in r.explanation
+    header, cells = table([r])
+    assert dict(zip(header, cells, strict=True))["peak rps/CPU"] == "10,000"
+    assert dict(zip(header, cells, strict=True))["min-max"] == "9,000-11,000"
+
+
+def test_a_peak_that_wrk_bound_is_shown_as_a_lower_bound() -> None:
+    found = Peak((60_000.0,) * 3, (10.0,) * 3, cpus=1, pinned=True, busy=(0.6,) * 3, wrk_cores=(0.98,) * 3)
+    r = row(GRANIAN, "hello", "hello", 50, 0.0, LOOP, Sample(seen(6_000.0), 8.0, peak=found), cpus=1)
+    assert r.peak_generator_bound
+    assert "wrk's one thread used 98% of a core while the server was only 60% busy" in r.explanation
+    header, cells = table([r])
+    assert dict(zip(header, cells, strict=True))["peak rps/CPU"] == ">=60,000"
+
+
+def test_runs_that_disagree_are_named_so_their_median_is_read_with_care() -> None:
+    steady = Peak((10_000.0, 10_500.0, 11_000.0), (100.0,) * 3, cpus=1, pinned=True)  # 10% apart
+    moved = Peak((10_000.0, 12_000.0, 12_500.0), (100.0,) * 3, cpus=1, pinned=True)  # 25% apart
+    rows = [
+        row(stack, "hello", "hello", 50, 0.0, LOOP, Sample(seen(5_000.0), 8.0, peak=found), cpus=1)
+        for stack, found in ((UVICORN, steady), (GRANIAN, moved))
+    ]
+    (note,) = spread_notes(rows)
+    assert note.startswith("The wrk runs of granian-asgi (10,000-12,500) spread by more than 15%")
+    unmeasured = row(UVICORN, "hello", "hello", 50, 0.0, LOOP, Sample(seen(5.0), 8.0), cpus=1)  # no wrk
+    assert spread_notes(rows[:1]) == [] and spread_notes([unmeasured]) == []
+
+
+def test_hello_without_wrk_says_the_peak_was_not_measured() -> None:
+    r = row(GRANIAN, "hello", "hello", 50, 0.0, LOOP, Sample(seen(9_000.0), 8.0), cpus=2)
+    assert math.isnan(r.peak_rps_per_cpu) and r.peak_runs_rps == [] and r.peak_server_cpus is None
+    assert r.explanation.startswith("peak not measured (wrk is not installed); no access log.")
+    assert "nan" not in r.explanation
+    header, cells = table([r])
+    assert dict(zip(header, cells, strict=True))["min-max"] == "-"
 
 
 def test_failures_and_lower_bounds_are_said_and_kept_out_of_the_rate() -> None:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -19,8 +21,9 @@ from lab.scenarios import command
 
 FIELDS = {"stack", "interface", "slots", "users", "bound_rps", "measured_rps", "efficiency", "p50_ms",
           "p95_ms", "p99_ms", "latency_lower_bounds", "requests", "ok", "failures", "failure_rps",
-          "failure_reasons", "censored", "generator_bound", "server_cpu_us_per_request", "capacity_rps",
-          "capacity_basis", "utilisation"}  # fmt: skip
+          "failure_reasons", "censored", "generator_bound", "server_cpu_us_per_request", "utilisation",
+          "peak_rps_per_cpu", "peak_rps_per_cpu_min", "peak_rps_per_cpu_max", "peak_cpu_us_per_request",
+          "access_log"}  # fmt: skip
 ENVIRONMENT = {"cpu_model", "usable_cpus", "python", "versions", "git_commit", "command"}
 
 
@@ -120,33 +123,44 @@ def test_workers_and_threads_change_the_command_and_the_bound_together(tmp_path:
     assert "1 worker x 4 threads" in row["explanation"]
 
 
-def test_hello_reports_capacity_and_utilisation_not_a_bound(tmp_path: Path) -> None:
+@pytest.mark.skipif(shutil.which("wrk") is None, reason="wrk is not installed (.ci/run installs it)")
+def test_hello_measures_each_peak_under_wrk_and_labels_the_locust_rows(tmp_path: Path) -> None:
     out = tmp_path / "report"
-    result = run_compare("--scenario", "hello", "--stacks", "uvicorn", "--users", "10", "--duration", "8",
-                         "--out", str(out))  # fmt: skip
+    result = run_compare("--scenario", "hello", "--stacks", "uvicorn,granian-asgi", "--users", "10",
+                         "--duration", "8", "--out", str(out))  # fmt: skip
     assert result.returncode == 0, result.stderr + result.stdout
+    assert "the server on CPU" in result.stdout  # this machine has two CPUs or more: they are split
+    rows = summary(out)
+    for row in rows.values():
+        assert row["bound_rps"] is None and row["efficiency"] is None  # no Little's-law bound without a wait
+        runs = [rps / row["peak_server_cpus"] for rps in row["peak_runs_rps"]]
+        assert len(runs) == 3 and min(runs) <= row["peak_rps_per_cpu"] <= max(runs)
+        assert (row["peak_rps_per_cpu_min"], row["peak_rps_per_cpu_max"]) == (
+            pytest.approx(min(runs), abs=0.1), pytest.approx(max(runs), abs=0.1))  # fmt: skip
+        assert row["peak_pinned"] and row["peak_server_cpus"] == 1  # one process, or the one CPU it was given
+        assert row["peak_cpu_us_per_request"] > 0
+        assert row["measured_rps"] > 100  # what one locust process drove, beside it
+        assert "One locust process drove" in row["explanation"]
+    # The access log as each command has it: uvicorn's on by default, Granian's off.
+    assert (rows["uvicorn"]["access_log"], rows["granian-asgi"]["access_log"]) == (True, False)
+    assert "peak rps/CPU" in (out / "summary.md").read_text()
+
+
+def test_hello_without_wrk_keeps_the_locust_rows_and_says_how_to_get_the_peak(tmp_path: Path) -> None:
+    out, bare = tmp_path / "report", tmp_path / "bin"
+    bare.mkdir()  # a PATH without wrk; the lab starts servers and locust with this same Python
+    result = subprocess.run(
+        [sys.executable, "compare.py", "--scenario", "hello", "--stacks", "uvicorn", "--users", "10",
+         "--duration", "8", "--out", str(out)],
+        cwd=ROOT, capture_output=True, text=True, timeout=120, check=False,
+        env={**os.environ, "PATH": str(bare)},
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr + result.stdout
+    assert "wrk is not installed" in result.stdout and "brew install wrk" in result.stdout
     row = summary(out)["uvicorn"]
-    assert row["bound_rps"] is None and row["efficiency"] is None  # no Little's-law bound without a wait
+    assert row["peak_rps_per_cpu"] is None and row["peak_runs_rps"] == []
     assert row["measured_rps"] > 100
-    assert row["server_cpu_us_per_request"] > 0
-    # Capacity is the cores over the CPU per request: one process, one core.
-    assert row["capacity_rps"] == pytest.approx(1e6 / row["server_cpu_us_per_request"], rel=0.01)
-    assert 0 < row["utilisation"] <= 1.1
-    assert "us of server CPU per request" in row["capacity_basis"]
-    assert "capacity rps" in (out / "summary.md").read_text()
-
-
-def test_granian_gets_no_capacity_from_cores_since_its_rust_threads_run_beside_the_gil(
-    tmp_path: Path,
-) -> None:
-    out = tmp_path / "report"
-    result = run_compare("--scenario", "hello", "--stacks", "granian-asgi", "--users", "10",
-                         "--duration", "9", "--out", str(out))  # fmt: skip
-    assert result.returncode == 0, result.stderr + result.stdout
-    row = summary(out)["granian-asgi"]
-    assert row["measured_rps"] > 100 and row["server_cpu_us_per_request"] > 0
-    assert row["capacity_rps"] is None  # never 1 core / CPU per request: wrong for this server
-    assert row["capacity_basis"].startswith("not derived: granian's HTTP work runs in threads beside the GIL")
+    assert row["explanation"].startswith("peak not measured (wrk is not installed)")
 
 
 def test_cpu_rows_are_bound_by_the_gil_and_the_cpu_each_request_costs(tmp_path: Path) -> None:
@@ -167,7 +181,8 @@ def test_load_through_nginx_keeps_the_bound_and_measures_the_proxy(tmp_path: Pat
     result = run_compare("--scenario", "hello", "--stacks", "uvicorn", "--users", "10", "--duration", "8",
                          "--proxy", "nginx", "--out", str(out))  # fmt: skip
     assert result.returncode == 0, result.stderr + result.stdout
-    assert "through nginx" in result.stdout.splitlines()[0]
+    title = next(line for line in result.stdout.splitlines() if line.startswith("hello: "))
+    assert title.endswith("through nginx, 1 locust process")
     row = summary(out)["uvicorn"]
     assert row["proxy"] == "nginx"
     assert row["measured_rps"] > 100 and row["failures"] == 0

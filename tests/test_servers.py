@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from lab import ROOT
-from lab.infra.processes import Server, free_port, free_ports, http_get, stop_all
+from lab.infra.processes import Server, free_port, free_ports, http_get, running, stop_all
 from lab.stacks import BY_NAME, STACKS, Stack
 from tests.conftest import SLOW, ServeOne
 from tests.processes import launch
@@ -144,3 +144,16 @@ def test_health_is_answered_while_the_slow_requests_wait(serve: ServeOne) -> Non
         assert all(future.result()[0] == 200 for future in waiting)
     assert (status, body) == (200, b"Slept 0.0 s\n")
     assert took < SLOW / 2, f"/health took {took:.3f} s beside requests of {SLOW} s"
+
+
+def test_each_record_says_whether_its_server_writes_an_access_log(tmp_path: Path) -> None:
+    """The access log each hello command has, read by its record, against the lines its real server wrote."""
+    stacks = [stack for stack in STACKS if stack.hello]
+    marker = "/access-log-probe"
+    # Unbuffered: a line written per request reaches the log file before the server stops.
+    with running(stacks, "hello", tmp_path, env={"PYTHONUNBUFFERED": "1"}) as servers:
+        for server in servers:
+            http_get(server.host, server.port, marker)  # a 404 from some apps: it is logged all the same
+    for stack, server in zip(stacks, servers, strict=True):
+        logged = marker in server.log_path.read_text(errors="replace")
+        assert logged == stack.reading(stack.target("hello")).access_log, (stack.name, server.log_tail())

@@ -166,11 +166,15 @@ class StackServer(Server):
 
 
 def popen(
-    argv: Sequence[str], log_path: Path, env: dict[str, str] | None, cwd: Path
-) -> subprocess.Popen[bytes]:
-    """A server command in its own process group (so stopping it reaches its workers), output to a file."""
+    argv: Sequence[str], log_path: Path, env: dict[str, str] | None, cwd: Path,
+    cpus: frozenset[int] = frozenset(),
+) -> subprocess.Popen[bytes]:  # fmt: skip
+    """A server command in its own process group (so stopping it reaches its workers), output to a file.
+
+    `cpus`: pin it to these (its workers and threads inherit them), where the OS has affinity.
+    """
     with log_path.open("wb") as log:  # the child keeps its own copy of the descriptor
-        return subprocess.Popen(
+        process = subprocess.Popen(
             argv,
             cwd=cwd,
             env={**os.environ, **(env or {})},
@@ -179,15 +183,19 @@ def popen(
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
+    if cpus:  # at once, while the interpreter starts: the workers and threads it makes later inherit it
+        os.sched_setaffinity(process.pid, cpus)
+    return process
 
 
 def start(
-    stack: Stack, target: Target, port: int, log_path: Path, env: dict[str, str] | None = None
-) -> StackServer:
+    stack: Stack, target: Target, port: int, log_path: Path, env: dict[str, str] | None = None,
+    cpus: frozenset[int] = frozenset(),
+) -> StackServer:  # fmt: skip
     """One stack, started from the repository root as the README's commands are."""
     # `python -m gunicorn` is the `gunicorn` script of this same environment.
     argv = [sys.executable, "-m", *stack.argv(target, HOST, port)]
-    process = popen(argv, log_path, {**dict(stack.env), **(env or {})}, ROOT)
+    process = popen(argv, log_path, {**dict(stack.env), **(env or {})}, ROOT, cpus)
     return StackServer(stack.name, target.path, port, process, log_path, stack, target)
 
 
@@ -200,6 +208,7 @@ def running(
     ports: Sequence[int] | None = None,
     timeout: float = 30.0,
     grace: float = 10.0,
+    cpus: frozenset[int] = frozenset(),
 ) -> Iterator[list[StackServer]]:
     """Run each stack's `kind` target ("slow" or "hello"), or one given Target, until the block ends."""
     log_dir.mkdir(parents=True, exist_ok=True)
@@ -211,7 +220,7 @@ def running(
     try:
         for stack, port in zip(stacks, ports, strict=True):
             target = kind if isinstance(kind, Target) else stack.target(kind)
-            servers.append(start(stack, target, port, log_dir / f"{stack.name}.log", env))
+            servers.append(start(stack, target, port, log_dir / f"{stack.name}.log", env, cpus))
         # In parallel: a slow app's first answer takes SLOW_SECONDS, and six of them add up.
         with ThreadPoolExecutor(len(servers) or 1) as pool:
             for ready in [pool.submit(server.wait_ready, timeout) for server in servers]:

@@ -37,6 +37,11 @@ def usable_cpus() -> int:
     return len(os.sched_getaffinity(0))
 
 
+def cpu_ids() -> list[int]:
+    """The numbers of the CPUs this process may run on; empty where the OS has no affinity (macOS)."""
+    return sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else []
+
+
 def cpu_model() -> str:
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
@@ -49,12 +54,15 @@ def cpu_model() -> str:
 
 def git_commit() -> str:
     def git(*args: str) -> str:
-        done = subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True, check=False)
+        try:
+            done = subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True, check=False)
+        except OSError:  # no git on this machine (the repository downloaded as a ZIP, say)
+            return ""
         return done.stdout.strip() if done.returncode == 0 else ""
 
     commit = git("rev-parse", "HEAD")
     if not commit:
-        return "unknown (not a git checkout)"
+        return "unknown (not a git checkout, or no git)"
     return commit + (
         " (with uncommitted changes)" if git("status", "--porcelain", "--untracked-files=no") else ""
     )

@@ -1,90 +1,87 @@
-"""python -m lab wrk: each stack's hello app under wrk, with the server's CPU, to check compare.py's capacity.
+"""python -m lab wrk: each stack's peak on the hello app under wrk, and nothing else.
 
-wrk is a load generator written in C (`apt-get install wrk`). With one thread
-(-t1) it needs a fraction of a core, so it leaves the server more CPU than one
-locust process does; the server's own CPU over the same run gives its CPU per
-request, the figure compare.py's hello scenario turns into capacity_rps.
-`--pin` puts each server on one CPU and wrk on another: one process's threads on one
-core, which is how a threaded worker (gthread) does best (see docs/comparison.md).
-Loopback only; each run lasts --duration seconds.
+The same measurement as the peak columns of `compare.py --scenario hello` (lab/measure/peak.py:
+the server on CPUs of its own, wrk on the others, a few runs, the median and the spread), without
+the locust run beside it, and with wrk's connections and run length to change. Loopback only.
 """
 
 from __future__ import annotations
 
 import argparse
-import os
-import re
-import shutil
-import subprocess
+import statistics
 import tempfile
-import time
 from pathlib import Path
-
-import psutil
 
 from lab import cli
 from lab.errors import LabError
 from lab.infra.processes import running
-from lab.measure.cpu import tree_cpu_seconds
+from lab.measure import peak
+from lab.measure.machine import cpu_ids, usable_cpus
 from lab.report.format import aligned
-from lab.stacks import choose, serving
-
-
-def tree_cpu(pid: int) -> float:
-    return sum(tree_cpu_seconds(pid).values())
-
-
-def pin(pid: int, cpu: int) -> None:
-    """Every process and thread of a server onto one CPU."""
-    for process in [psutil.Process(pid), *psutil.Process(pid).children(recursive=True)]:
-        for thread in process.threads():
-            os.sched_setaffinity(thread.id, {cpu})
+from lab.stacks import choose, serving, size_all
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     cli.add_stacks(parser, "every stack with a hello app")
-    parser.add_argument("-c", "--connections", type=cli.positive_int, default=50, help="wrk -c (default 50)")
     parser.add_argument(
-        "--duration", type=cli.positive_int, default=10, help="seconds per stack (default 10)"
+        "-c", "--connections", type=cli.positive_int, default=peak.CONNECTIONS,
+        help=f"wrk -c (default {peak.CONNECTIONS})",
+    )  # fmt: skip
+    parser.add_argument(
+        "--duration", type=cli.positive_int, default=peak.SECONDS,
+        help=f"seconds per run (default {peak.SECONDS})",
+    )  # fmt: skip
+    parser.add_argument(
+        "--runs", type=cli.positive_int, default=peak.RUNS, help=f"runs per stack (default {peak.RUNS})"
     )
-    parser.add_argument("--pin", action="store_true", help="each server on one CPU, wrk on another")
     cli.add_plan(parser)
 
 
 def main(args: argparse.Namespace) -> int:
-    if shutil.which("wrk") is None:
-        raise LabError("wrk is not installed: apt-get install wrk")
-    cpus = sorted(os.sched_getaffinity(0))  # in a container, not necessarily 0 and 1
-    if args.pin and len(cpus) < 2:
-        raise LabError("--pin needs two CPUs")
     chosen = choose(args.stacks, tuple(s for s in serving("hello") if not s.pitfall), "hello")
-    wrk = ["wrk", "-t1", f"-c{args.connections}", f"-d{args.duration}s"]
+    where = peak.split(cpu_ids())
+    if not peak.installed():
+        raise LabError(f"wrk is not installed: {peak.INSTALL}")
+    how = f"wrk -t1 -c{args.connections}, a 1 s warm-up then {args.runs} runs of {args.duration} s per stack"
     if args.plan:
         rows = [["stack", "command"], *[[s.name, s.typed(s.target("hello"))] for s in chosen]]
-        print(f"plan (nothing started): {' '.join(wrk)}, one stack at a time\n{aligned(rows)}")
+        seconds = round(len(chosen) * (2 + 1 + args.runs * args.duration + 0.5))  # start, warm-up, runs
+        print(f"plan (nothing started): {how}\n{aligned(rows)}\nabout {seconds} s")
         return 0
-    if args.pin:
-        wrk = ["taskset", "-c", str(cpus[1]), *wrk]
-    print(" ".join(wrk) + (f" (servers on CPU {cpus[0]})" if args.pin else ""), flush=True)
-    rows = [["stack", "wrk rps", "server cores", "CPU us/req", "rps per core"]]
-    for stack in chosen:
-        with running([stack], "hello", Path(tempfile.mkdtemp(prefix="lab-wrk-"))) as (server,):
-            if args.pin:
-                pin(server.process.pid, cpus[0])
-            began, used = time.monotonic(), tree_cpu(server.process.pid)
-            done = subprocess.run([*wrk, server.url + "/"], capture_output=True, text=True, check=False)
-            cores = (tree_cpu(server.process.pid) - used) / (time.monotonic() - began)
-        found = re.search(r"Requests/sec:\s+([\d.]+)", done.stdout)
-        if done.returncode != 0 or found is None:
-            raise LabError(f"wrk failed on {stack.name}: {(done.stderr or done.stdout).strip()[:200]}")
-        rps = float(found.group(1))
+    print(*peak.plan_notes(True, True, where), sep="\n", flush=True)
+    targets = [(stack, stack.target("hello")) for stack in chosen]
+    rows = [["stack", "access log", "peak rps/CPU", "min-max", "CPU us/req", "CPUs", "busy", "wrk CPU"]]
+    for (stack, target), size in zip(targets, size_all(targets), strict=True):
+        print(f"{stack.name} ...", flush=True)
+        logs = Path(tempfile.mkdtemp(prefix="lab-wrk-"))
+        with running([stack], "hello", logs, cpus=where.server) as (server,):
+            cpus = peak.server_cpus(where, usable_cpus(), size.processes, stack.server.beside_gil)
+            found = peak.measure(
+                f"{server.url}/", server.process.pid, where, cpus, args.runs, args.duration, args.connections,
+                warm_up=True,  # a server just started: its first requests import and open what it needs
+            )  # fmt: skip
+        per_cpu = [rps / found.cpus for rps in found.rps]
         rows.append(
-            [stack.name, f"{rps:,.0f}", f"{cores:.2f}", f"{cores / rps * 1e6:.0f}", f"{rps / cores:,.0f}"]
+            [
+                stack.name,
+                "on" if stack.reading(target).access_log else "off",
+                (">=" if found.generator_bound else "") + f"{found.per_cpu:,.0f}",
+                f"{min(per_cpu):,.0f}-{max(per_cpu):,.0f}",
+                f"{found.cpu_median:,.0f}",
+                f"{found.cpus}" + ("" if found.pinned else "-shared"),
+                f"{statistics.median(found.busy):.0%}",
+                f"{statistics.median(found.wrk_cores):.0%}",
+            ]
         )
-    print(aligned(rows))
+    print("\n" + aligned(rows))
+    print(
+        "CPUs: those the server could keep busy (its own where the machine has two or more); busy: the"
+        " share of them it used; wrk CPU: wrk's one thread (near 100%, and the server not busy: >=, wrk's"
+        " ceiling)"
+    )
     return 0
 
 
 COMMAND = cli.Command(
-    "wrk", "each stack's hello app under wrk, with the server's CPU per request", add_arguments, main
+    "wrk", "each stack's peak on the hello app under wrk, per server CPU", add_arguments, main
 )

@@ -6,6 +6,7 @@ matplotlib is imported inside each function: only the charts need it, and it is 
 from __future__ import annotations
 
 import math
+import statistics
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -31,17 +32,28 @@ def bars(results: Sequence[Result], title: str, path: Path) -> None:
     height = 2.0 + 0.55 * len(names)
     fig, (left, right) = plt.subplots(1, 2, figsize=(13, height), sharey=True)
     hello = any(r.scenario == "hello" for r in data)
-    reference = [r.capacity_rps if hello else r.bound_rps for r in data]
+    # hello: the server's peak under wrk, its median run, the others as an error bar.
+    runs = [r.peak_runs_rps or [math.nan] for r in data]
+    reference = [
+        statistics.median(each) if hello else r.bound_rps for each, r in zip(runs, data, strict=True)
+    ]
+    below = [m - min(each) for m, each in zip(reference, runs, strict=True)]
+    above = [max(each) - m for m, each in zip(reference, runs, strict=True)]
     left.barh(
         [i + 0.2 for i in y],
         reference,
         height=0.4,
         color="#cfd8dc",
-        label="capacity from server CPU" if hello else "theory (bound)",
+        xerr=[below, above] if hello else None,
+        label="peak under wrk (median, min-max)" if hello else "theory (bound)",
     )
     colors = ["#e57373" if r.generator_bound else "#1976d2" for r in data]
     left.barh(
-        [i - 0.2 for i in y], [r.measured_rps for r in data], height=0.4, color=colors, label="measured"
+        [i - 0.2 for i in y],
+        [r.measured_rps for r in data],
+        height=0.4,
+        color=colors,
+        label="one locust process" if hello else "measured",
     )
     for i, r in zip(y, data, strict=True):
         flag = "  generator-bound" if r.generator_bound else ""
@@ -56,7 +68,7 @@ def bars(results: Sequence[Result], title: str, path: Path) -> None:
     top = max((v for v in [*reference, *(r.measured_rps for r in data)] if math.isfinite(v)), default=1.0)
     left.set_xlim(0, 1.35 * top or 1.0)  # room for the labels
     left.set_xlabel("requests per second")
-    left.set_title("throughput: measured vs " + ("capacity" if hello else "bound"))
+    left.set_title("throughput: " + ("one locust process vs the peak" if hello else "measured vs bound"))
     # Legends go in a strip under the axes, so they never cover a bar or its label.
     fig.legend(
         *left.get_legend_handles_labels(), loc="lower center", bbox_to_anchor=(0.27, 0), ncol=2, fontsize=8

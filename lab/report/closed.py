@@ -7,8 +7,11 @@ tests/test_closed_rows.py gives it known answers.
 from __future__ import annotations
 
 import math
+import statistics
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+from lab.measure.peak import Peak
 from lab.measure.requests import Observed, shortest_window
 from lab.report.format import fmt, pct
 from lab.servers.base import Slots, Stack
@@ -28,6 +31,8 @@ class Sample:
     locust_peak: float = NAN  # the busiest locust process, in cores (1.0 = saturated)
     proxy_cpu_per_request: float = NAN  # the proxy's CPU seconds per request it passed on (nan: no proxy)
     stopped_early: bool = False  # the run ended before its planned duration (a server died, Ctrl-C)
+    peak: Peak | None = None  # hello: its peak under wrk (None: not measured, wrk missing)
+    access_log: bool = False  # the server wrote a line per request, as its command has it
 
 
 @dataclass(frozen=True)
@@ -56,8 +61,18 @@ class Result:
     censored: int  # still waiting when the run stopped
     generator_bound: bool  # the load generator, not the server, limited the result
     server_cpu_us_per_request: float  # server CPU over the window / requests finished in it
-    capacity_rps: float  # hello: usable cores / CPU per request, a projection (nan where it means nothing)
-    capacity_basis: str  # how capacity_rps was derived, or why there is none
+    # hello: the peak under wrk, per CPU the server ran on (nan: not measured), over its runs
+    peak_rps_per_cpu: float  # the median run
+    peak_rps_per_cpu_min: float
+    peak_rps_per_cpu_max: float
+    peak_cpu_us_per_request: float  # the server's CPU per request under wrk, median run
+    peak_server_cpus: int | None  # the CPUs the server ran on under wrk
+    peak_pinned: bool  # the server had its own CPUs, wrk others; False: they shared them
+    peak_runs_rps: list[float]  # each run's requests a second, the whole server
+    peak_server_busy: float  # the share of its CPUs the server kept busy under wrk, median run
+    peak_wrk_cpu: float  # wrk's own CPU, in cores, median run
+    peak_generator_bound: bool  # wrk saturated while the server had CPU to spare: the peak is at least this
+    access_log: bool  # the server wrote a line per request, as its command has it
     utilisation: float  # share of its usable cores the server kept busy
     server_cpu_cores: float  # cores the server tree kept busy during the window
     locust_cpu_peak: float  # the busiest locust process, in cores (1.0 = saturated)
@@ -90,7 +105,8 @@ def row(
     efficiency = seen.throughput_rps / bound
     cores = min(slots.processes, cpus)
     utilisation = sample.server_cores / cores
-    capacity, basis = capacity_rps(stack, slots, sample, cores, cpus, utilisation) if hello else (NAN, "")
+    peak = sample.peak
+    runs = [rps / peak.cpus for rps in peak.rps] if peak else [NAN]
     saturated = sample.locust_peak >= SATURATED  # a saturated locust cannot send faster
     # In hello that shows as a server with CPU to spare; elsewhere as a rate below its bound.
     generator_bound = saturated and (utilisation < 0.9 if hello else efficiency < 0.97)
@@ -121,8 +137,17 @@ def row(
         censored=seen.censored,
         generator_bound=generator_bound,
         server_cpu_us_per_request=round(sample.cpu_per_request * 1e6, 1),
-        capacity_rps=round(capacity, 1),
-        capacity_basis=basis,
+        peak_rps_per_cpu=round(peak.per_cpu if peak else NAN, 1),
+        peak_rps_per_cpu_min=round(min(runs), 1),
+        peak_rps_per_cpu_max=round(max(runs), 1),
+        peak_cpu_us_per_request=round(peak.cpu_median if peak else NAN, 1),
+        peak_server_cpus=peak.cpus if peak else None,
+        peak_pinned=bool(peak and peak.pinned),
+        peak_runs_rps=[round(rps, 1) for rps in peak.rps] if peak else [],
+        peak_server_busy=round(statistics.median(peak.busy) if peak and peak.busy else NAN, 3),
+        peak_wrk_cpu=round(statistics.median(peak.wrk_cores) if peak and peak.wrk_cores else NAN, 3),
+        peak_generator_bound=bool(peak and peak.generator_bound),
+        access_log=sample.access_log,
         utilisation=round(utilisation, 3),
         server_cpu_cores=round(sample.server_cores, 3),
         locust_cpu_peak=round(sample.locust_peak, 3),
@@ -134,38 +159,11 @@ def row(
     return Result(**{**result.__dict__, "explanation": explain(result, stack, service)})
 
 
-def capacity_rps(
-    stack: Stack, slots: Slots, sample: Sample, cores: int, cpus: int, utilisation: float
-) -> tuple[float, str]:
-    """hello: the server's usable cores / its CPU per request, a projection, and how it was made."""
-    if stack.server.beside_gil:
-        return NAN, (
-            f"not derived: {stack.server.name}'s HTTP work runs in threads beside the GIL, so one process can"
-            " use more than one core; python -m lab wrk measures its peak"
-        )
-    if not sample.cpu_per_request > 0:
-        return NAN, ""
-    basis = (
-        f"{cores} core{'s' if cores > 1 else ''} ({slots.processes} process(es), {cpus} usable CPUs)"
-        f" / {sample.cpu_per_request * 1e6:,.0f} us of server CPU per request, measured while the"
-        f" server used {utilisation:.0%} of them"
-    )
-    if stack.interface == "WSGI" and slots.count and slots.count > slots.processes:
-        # Measured once (docs/comparison.md, hello scenario): one gthread process did 5,500 rps
-        # with its threads on one core and 2,200 with them spread over two.
-        basis += (
-            "; threads of one process share its GIL, and spread over more cores they cost more"
-            " CPU per request, so this holds only for the load it was measured under"
-        )
-    return cores / sample.cpu_per_request, basis
-
-
 def explain(r: Result, stack: Stack, seconds: float) -> str:
     if math.isnan(r.measured_rps):
         return "the run stopped before this stack's steady state: nothing to measure."
     if r.scenario == "hello":
-        basis = r.capacity_basis or "-"
-        why = f"measured {r.measured_rps:,.0f} rps; capacity {fmt(r.capacity_rps, 0)} rps = {basis}."
+        why = hello_words(r)
     elif r.scenario == "cpu" and math.isnan(r.bound_rps):
         why = (
             f"{r.slots_why}; measured {r.measured_rps:g} rps, but the server's CPU over the window was too"
@@ -222,6 +220,35 @@ def explain(r: Result, stack: Stack, seconds: float) -> str:
     return why
 
 
+def hello_words(r: Result) -> str:
+    """hello: the peak under wrk and where it ran, the access log, then what one locust process drove."""
+    if math.isnan(r.peak_rps_per_cpu):
+        why = "peak not measured (wrk is not installed)"
+    else:
+        cpus = f"{r.peak_server_cpus} CPU{'s' if r.peak_server_cpus != 1 else ''}"
+        where = (
+            f"the server on {cpus} of its own, wrk on the others"
+            if r.peak_pinned
+            else f"the server sharing the CPUs with wrk, so it had less than {cpus}"
+        )
+        why = (
+            f"peak under wrk {r.peak_rps_per_cpu:,.0f} rps per server CPU (median of {len(r.peak_runs_rps)}"
+            f" runs, {r.peak_rps_per_cpu_min:,.0f}-{r.peak_rps_per_cpu_max:,.0f}), at"
+            f" {r.peak_cpu_us_per_request:,.0f} us of server CPU per request; {where}"
+        )
+        if r.peak_generator_bound:
+            why += (
+                f"; wrk's one thread used {r.peak_wrk_cpu:.0%} of a core while the server was only"
+                f" {r.peak_server_busy:.0%} busy, so the peak is at least this: wrk's ceiling (shown with >=)"
+            )
+    why += "; access log on, a line written per request" if r.access_log else "; no access log"
+    busy = "" if math.isnan(r.utilisation) else f" and kept the server {r.utilisation:.0%} busy"
+    return why + (
+        f". One locust process drove {r.measured_rps:,.0f} rps{busy}: what the generator could send,"
+        " not the server's peak."
+    )
+
+
 def below_bound(r: Result) -> str:
     """Why a row well under its bound may be, when nothing above explains it."""
     why = (
@@ -247,6 +274,11 @@ def censoring_notes(results: list[Result]) -> list[str]:
 
 
 def generator_notes(results: list[Result]) -> list[str]:
+    if any(r.generator_bound and r.scenario == "hello" for r in results):
+        return [
+            "Rows marked GENERATOR-BOUND: one locust process could not keep the server busy, so its rate is "
+            "locust's ceiling. The server's peak is the wrk column beside it."
+        ]
     if any(r.generator_bound for r in results):
         return [
             "Rows marked GENERATOR-BOUND measured the load generator, not the server: locust and the server "
@@ -256,10 +288,55 @@ def generator_notes(results: list[Result]) -> list[str]:
     return []
 
 
+def hello_table(results: list[Result]) -> list[list[str]]:
+    """hello: each stack's peak under wrk per server CPU, then what one locust process drove."""
+    rows = [
+        [
+            "stack",
+            "iface",
+            "access log",
+            "peak rps/CPU",
+            "min-max",
+            "CPU us/req",
+            "locust rps",
+            "server busy",
+            "locust CPU",
+            "p50 ms",
+            "p99 ms",
+            "fail",
+            "note",
+        ]
+    ]
+    for r in results:
+        spread = (
+            "-"
+            if math.isnan(r.peak_rps_per_cpu)
+            else f"{fmt(r.peak_rps_per_cpu_min, 0)}-{fmt(r.peak_rps_per_cpu_max, 0)}"
+        )
+        rows.append(
+            [
+                r.stack,
+                r.interface,
+                "on" if r.access_log else "off",
+                (">=" if r.peak_generator_bound else "") + fmt(r.peak_rps_per_cpu, 0),
+                spread,
+                fmt(r.peak_cpu_us_per_request, 0),
+                fmt(r.measured_rps, 0),
+                pct(r.utilisation),
+                pct(r.locust_cpu_peak),
+                fmt(r.p50_ms, 0),
+                fmt(r.p99_ms, 0),
+                str(r.failures),
+                "GENERATOR-BOUND" if r.generator_bound else "",
+            ]
+        )
+    return rows
+
+
 def table(results: list[Result]) -> list[list[str]]:
-    """Each stack beside its Little's-law bound; hello: capacity and utilisation instead."""
-    hello = any(r.scenario == "hello" for r in results)
-    theory = ["capacity rps", "util."] if hello else ["bound rps", "eff."]
+    """Each stack beside its Little's-law bound; hello: its measured peak (hello_table)."""
+    if any(r.scenario == "hello" for r in results):
+        return hello_table(results)
     rows = [
         [
             "stack",
@@ -267,9 +344,9 @@ def table(results: list[Result]) -> list[list[str]]:
             "slots",
             "users",
             "limit",
-            theory[0],
+            "bound rps",
             "measured rps",
-            theory[1],
+            "eff.",
             "p50 ms",
             "p95 ms",
             "p99 ms",
@@ -290,10 +367,10 @@ def table(results: list[Result]) -> list[list[str]]:
                 r.interface,
                 "inf" if r.slots is None else str(r.slots),
                 str(r.users),
-                "-" if hello else r.binding,
-                fmt(r.capacity_rps, 0) if hello else fmt(r.bound_rps),
+                r.binding,
+                fmt(r.bound_rps),
                 fmt(r.measured_rps),
-                pct(r.utilisation) if hello else pct(r.efficiency),
+                pct(r.efficiency),
                 p50,
                 p95,
                 p99,
@@ -311,6 +388,35 @@ LEGEND = (
     "slots: requests the stack serves at once, read from its command; limit: what binds them "
     "(workers, threads, a pool, the GIL or the CPUs; users when the stack could take more); "
     "bound: Little's law, slots in flight / time per request; eff.: measured / bound; "
-    "capacity (hello): the server's cores / its CPU per request; util.: the share of them it used; "
     "CPU us/req: server CPU per request; waiting: requests still open when the run stopped."
 )
+HELLO_LEGEND = (
+    "peak rps/CPU: requests a second under wrk per CPU the server ran on, the median of its runs "
+    "(min-max beside it), with the server's CPU per request under that load (CPU us/req); "
+    "access log: whether the server wrote a line per request, as its command has it; "
+    "locust rps: what one locust process drove, with the share of the server's CPUs it kept busy "
+    "and the busiest locust process's share of a core: a generator's ceiling, not the server's peak."
+)
+
+
+SPREAD = 1.15  # a stack's fastest wrk run more than 15% above its slowest: the machine's speed moved
+
+
+def spread_notes(results: Sequence[Result]) -> list[str]:
+    """hello: the stacks whose wrk runs disagreed, so the median is to be read with care."""
+    wide = [
+        f"{r.stack} ({r.peak_rps_per_cpu_min:,.0f}-{r.peak_rps_per_cpu_max:,.0f})"
+        for r in results
+        if r.peak_rps_per_cpu_min > 0 and r.peak_rps_per_cpu_max / r.peak_rps_per_cpu_min > SPREAD
+    ]
+    if not wide:
+        return []
+    return [
+        f"The wrk runs of {', '.join(wide)} spread by more than {SPREAD - 1:.0%}: the machine's speed moved"
+        " while they ran (another program, or a shared virtual machine). Their median is less sure than the"
+        " others'; rerun them with --stacks on a quiet machine."
+    ]
+
+
+def legend(results: Sequence[Result]) -> str:
+    return HELLO_LEGEND if any(r.scenario == "hello" for r in results) else LEGEND

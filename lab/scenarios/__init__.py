@@ -15,7 +15,7 @@ SCENARIOS: dict[str, Scenario] = {
     scenario.name: scenario
     for scenario in (
         Closed("slow", "slow", 30.0, False, "every request waits SLOW_SECONDS on I/O; all stacks at once"),
-        Closed("hello", "hello", 10.0, True, "peak throughput of a trivial response; one stack at a time"),
+        Closed("hello", "hello", 8.0, True, "peak throughput of a trivial response; one stack at a time"),
         Closed("cpu", "cpu", 15.0, True,
                "every request computes CPU_ROUNDS hashes and waits on nothing; one stack at a time"),
         Closed("pitfalls", "slow", 30.0, False, "FastAPI's thread-pool cap and time.sleep inside async def",

@@ -7,6 +7,7 @@ steady window (after every user started and one full queue was waited) beside it
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import importlib.util
 import math
 import shutil
@@ -20,12 +21,22 @@ from lab.errors import LabError
 from lab.infra.processes import Server, running
 from lab.infra.proxy import Front, fronted, nginx_binary
 from lab.infra.waits import POOL_SETTING, WAITS_IN, waited_on
+from lab.measure import peak
 from lab.measure.cpu import CPU_RESOLUTION, CpuSampler
-from lab.measure.machine import usable_cpus
+from lab.measure.machine import cpu_ids, usable_cpus
 from lab.measure.requests import Request, Window, observe, read_requests, settle_seconds, steady_window
 from lab.measure.theory import choose_duration, compute_seconds, time_in_system
 from lab.report import charts
-from lab.report.closed import LEGEND, Result, Sample, censoring_notes, generator_notes, row, table
+from lab.report.closed import (
+    Result,
+    Sample,
+    censoring_notes,
+    generator_notes,
+    legend,
+    row,
+    spread_notes,
+    table,
+)
 from lab.report.files import write_json, write_markdown
 from lab.report.format import aligned
 from lab.scenarios import locust
@@ -51,6 +62,8 @@ class Load:
     proxy: str | None
     slots: dict[str, Slots]
     groups: tuple[tuple[Stack, ...], ...]  # stacks loaded together, one locust run each
+    where: peak.Split = peak.SHARED  # hello: the server's CPUs and the generators'
+    wrk: bool = False  # hello: the peak is measured with wrk before locust runs
 
 
 @dataclass(frozen=True)
@@ -121,14 +134,19 @@ class Closed:
         rows = [["stack", "iface", "slots", "limit", "bound rps", "command"]]
         for stack, target in targets:
             size = slots[stack.name]
-            bound = {"hello": "measured", "cpu": "CPU, measured"}.get(
+            bound = {"hello": "peak: wrk", "cpu": "CPU, measured"}.get(
                 self.kind
             ) or f"{size.bound_rps(users, service):.1f}"
             limit = "users" if size.count is None or users <= size.count else size.binding
             count = "inf" if size.count is None else str(size.count)
             rows.append([stack.name, stack.interface, count, limit, bound, stack.typed(target)])
-        load = Load(self.kind, users, duration, service, args.processes, args.proxy, slots, groups)
-        seconds = sum(duration + OVERHEAD + PER_STACK * len(group) for group in groups)
+        wrk = self.kind == "hello" and peak.installed()
+        where = peak.split(cpu_ids()) if wrk else peak.SHARED
+        said += peak.plan_notes(self.kind == "hello", wrk, where)
+        load = Load(
+            self.kind, users, duration, service, args.processes, args.proxy, slots, groups, where, wrk
+        )
+        seconds = sum(duration + OVERHEAD + PER_STACK * len(group) + wrk * peak.PLANNED for group in groups)
         return Plan(title, chosen, rows, seconds, tuple(said), load)
 
     def run(self, plan: Plan[Load], out: Path, rows: list[Any]) -> None:
@@ -142,10 +160,10 @@ class Closed:
         self, plan: Plan[Load], rows: Sequence[Any], notes: list[str], out: Path, env: dict[str, Any]
     ) -> str:
         results: list[Result] = list(rows)
-        notes = [*generator_notes(results), *censoring_notes(results), *notes]
+        notes = [*generator_notes(results), *spread_notes(results), *censoring_notes(results), *notes]
         write_json(out / "summary.json", results, env)
         words = [
-            LEGEND,
+            legend(results),
             "",
             *[f"- **{r.stack}**: {r.explanation}" for r in results],
             *[f"> {n}" for n in notes],
@@ -153,7 +171,7 @@ class Closed:
         write_markdown(out / "summary.md", plan.title, table(results), words)
         if results:
             charts.bars(results, plan.title, out / "chart.png")
-        lines = [aligned(table(results)), LEGEND, ""] if results else []
+        lines = [aligned(table(results)), legend(results), ""] if results else []
         lines += [f"{r.stack}: {r.explanation}" for r in results] + [f"\nNOTE: {note}" for note in notes]
         return "\n".join(lines)
 
@@ -176,10 +194,11 @@ def run_group(
     timeline.mkdir(parents=True)
     env = {**env, **({"SLOW_SECONDS": str(load.service)} if load.service else {})}
     failure: LabError | KeyboardInterrupt | None = None
+    peaks: dict[str, peak.Peak] = {}
     # Once locust stops the measurement is over: requests still queued inside a server (waiting
     # for a pool's connection) need not drain, so the servers get 2 s, not 10, before SIGKILL.
     with (
-        running(group, load.kind, out / "logs", env, grace=2.0) as servers,
+        running(group, load.kind, out / "logs", env, grace=2.0, cpus=load.where.server) as servers,
         fronted(load.proxy, servers, out / "logs") as entries,
     ):
         total = load.users * len(group)
@@ -201,7 +220,9 @@ def run_group(
             "LOCUST_TARGETS": locust.targets(servers, [e.url for e in entries]),
             "LAB_TIMELINE_DIR": str(timeline),
         }
-        process = locust.start("locustfile.py", arguments, locust_env, out / f"{prefix}.log")
+        process = locust.start(
+            "locustfile.py", arguments, locust_env, out / f"{prefix}.log", load.where.generator
+        )
         # One proxy in front of them all, if any: sampled for its CPU, watched like the servers.
         proxy = next((entry.proxy for entry in entries if isinstance(entry, Front) and entry.proxy), None)
         watched: list[Server] = [*servers, *([proxy] if proxy else [])]
@@ -221,15 +242,22 @@ def run_group(
             failure = error
         finally:
             sampler.sample()
+        if load.wrk and failure is None:  # hello, one stack at a time, now warm: its peak under wrk
+            stack, size = group[0], load.slots[group[0].name]
+            print(f"{stack.name}: wrk, {peak.RUNS} runs of {peak.SECONDS} s ...", flush=True)
+            cpus = peak.server_cpus(load.where, usable_cpus(), size.processes, stack.server.beside_gil)
+            # The server's own peak, straight to it: not through --proxy, which locust's rows go through.
+            peaks = {stack.name: peak.measure(f"{servers[0].url}/", servers[0].process.pid, load.where, cpus)}
     requests = read_requests(timeline)
     everyone = [r for rs in requests.values() for r in rs]
     for stack in group:
         mine = requests.get(stack.name, [])
         size = load.slots[stack.name]
         sample = measured(stack.name, mine, everyone, load, size, sampler, failure is not None)
-        rows.append(
-            row(stack, scenario, load.kind, load.users, load.service, size, sample, usable_cpus(), load.proxy)
-        )
+        logged = stack.reading(stack.target(load.kind)).access_log
+        sample = dataclasses.replace(sample, peak=peaks.get(stack.name), access_log=logged)
+        cpus = len(load.where.server) or usable_cpus()  # hello pins the server to its own
+        rows.append(row(stack, scenario, load.kind, load.users, load.service, size, sample, cpus, load.proxy))
     if failure:
         raise failure
 

@@ -24,23 +24,20 @@ PLUGIN = "lab/scenarios/locust_plugin.py"
 
 
 def start(
-    locustfile: str, arguments: Sequence[str], env: dict[str, str], log: Path
+    locustfile: str,
+    arguments: Sequence[str],
+    env: dict[str, str],
+    log: Path,
+    cpus: frozenset[int] = frozenset(),
 ) -> subprocess.Popen[bytes]:
-    """A headless locust in its own session (its --processes workers with it), its output in `log`."""
-    argv = [
-        sys.executable,
-        "-m",
-        "locust",
-        "-f",
-        f"{locustfile},{PLUGIN}",
-        "--headless",
-        "--only-summary",
-        "--exit-code-on-error",
-        "0",
-        *arguments,
-    ]
+    """A headless locust in its own session (its --processes workers with it), its output in `log`.
+
+    `cpus`: pinned to these, away from the server's, where the hello scenario split the CPUs.
+    """
+    options = ["--headless", "--only-summary", "--exit-code-on-error", "0"]
+    argv = [sys.executable, "-m", "locust", "-f", f"{locustfile},{PLUGIN}", *options, *arguments]
     with log.open("wb") as out:
-        return subprocess.Popen(
+        process = subprocess.Popen(
             argv,
             cwd=ROOT,
             env={**os.environ, **env},
@@ -48,6 +45,9 @@ def start(
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
+    if cpus:
+        os.sched_setaffinity(process.pid, cpus)
+    return process
 
 
 def targets(servers: Sequence[StackServer], urls: Sequence[str] | None = None) -> str:

@@ -26,6 +26,7 @@ class Reading:
     limits: tuple[Limit, ...]  # the server's own limits per process on requests at once
     worker: str  # gunicorn's worker class; the server's name elsewhere
     respawns: bool  # a worker that dies is replaced by the server itself
+    access_log: bool = False  # it writes a line per request (a cost on a trivial request)
     app_limits: tuple[int, ...] = ()  # the app's own limits asked for, read from the app
 
     def to_json(self) -> dict[str, Any]:

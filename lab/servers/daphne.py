@@ -30,15 +30,17 @@ class Daphne(Record):
         from daphne.cli import CommandLineInterface  # type: ignore[import-untyped]  # no types shipped
 
         sys.argv = ["daphne"]  # argparse names the program in its errors from sys.argv[0]
-        try:
-            CommandLineInterface().parser.parse_args(
-                options
-            )  # a flag daphne lacks exits here, as daphne would
+        try:  # a flag daphne lacks exits here, as daphne would
+            args = CommandLineInterface().parser.parse_args(options)
         except SystemExit as exit:
             if exit.code:
                 raise
             raise SystemExit(f"daphne {' '.join(options)} starts no server") from None  # --help, --version
-        return Reading(1, (), "daphne", respawns=False)  # one Twisted reactor in one process
+        # One Twisted reactor in one process. Its access log goes to stdout at the default verbosity,
+        # 1, unless --access-log names a file (docs/sources.md#daphne-access-log).
+        return Reading(
+            1, (), "daphne", respawns=False, access_log=bool(args.access_log) or args.verbosity >= 1
+        )
 
     def h2c(self, reading: Reading) -> tuple[str, ...] | str:
         return "Daphne speaks HTTP/2 only over TLS, negotiated with ALPN (docs/sources.md#daphne-http2)"

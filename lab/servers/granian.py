@@ -71,7 +71,11 @@ class Granian(Record):
             )
         # A worker that dies ends the server, unless --respawn-failed-workers
         # (docs/sources.md#granian-worker-death).
-        return Reading(int(server.workers), tuple(limits), "granian", bool(server.respawn_failed_workers))
+        # Its access log is off unless --access-log (docs/sources.md#granian-access-log).
+        respawns = bool(server.respawn_failed_workers)
+        return Reading(
+            int(server.workers), tuple(limits), "granian", respawns, access_log=bool(server.log_access)
+        )
 
     def forks(self, reading: Reading) -> bool:
         return True  # workers are processes under a master, even --workers 1

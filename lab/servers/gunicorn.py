@@ -59,7 +59,11 @@ class Gunicorn(Record):
             )
         else:  # an event loop per worker: -k asgi, uvicorn_worker.UvicornWorker
             limits = ()
-        return Reading(int(cfg.workers), limits, worker, respawns=True)  # the arbiter replaces dead workers
+        # The arbiter replaces dead workers. The access log: gunicorn's own rule, in glogging.py
+        # (docs/sources.md#gunicorn-access-log); the Uvicorn worker writes to the same handlers.
+        logs = cfg.accesslog or cfg.logconfig or cfg.logconfig_dict or cfg.logconfig_json
+        logs = logs or (cfg.syslog and not cfg.disable_redirect_access_to_syslog)
+        return Reading(int(cfg.workers), limits, worker, respawns=True, access_log=bool(logs))
 
     def forks(self, reading: Reading) -> bool:
         return True  # the arbiter over its workers, even -w 1

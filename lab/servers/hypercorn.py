@@ -38,7 +38,10 @@ class Hypercorn(Record):
         # --workers 0 serves in the master itself: still one process. A worker that exits with an
         # error ends the server; only one that exits with 0 is replaced
         # (docs/sources.md#hypercorn-worker-death).
-        return Reading(max(1, int(config.workers)), (), "hypercorn", respawns=False)
+        # Its access log is off unless --access-logfile names one (docs/sources.md#hypercorn-access-log).
+        return Reading(
+            max(1, int(config.workers)), (), "hypercorn", respawns=False, access_log=bool(config.accesslog)
+        )
 
     def forks(self, reading: Reading) -> bool:
         return True  # workers are processes under a master, even --workers 1

@@ -8,6 +8,7 @@ limits (FastAPI's thread pool, a connection pool) are read from the app itself.
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
 import importlib.util
 import json
@@ -115,7 +116,7 @@ def _child(item: dict[str, list[str] | str]) -> Reading:
             values.append(int(getattr(importlib.import_module(module), name)))
         except Exception as error:  # the app rejected its settings: say which one was being read
             raise SystemExit(f"reading {name} from {module}: {type(error).__name__}: {error}") from None
-    return Reading(reading.processes, reading.limits, reading.worker, reading.respawns, tuple(values))
+    return dataclasses.replace(reading, app_limits=tuple(values))
 
 
 def main() -> None:

@@ -64,7 +64,8 @@ class Uvicorn(Record):
                 ),
             )
         # --workers N: a supervisor process restarts a worker that dies (docs/sources.md#uvicorn-supervisor).
-        return Reading(processes, limits, "uvicorn", respawns=processes > 1)
+        # Its access log is on unless --no-access-log (docs/sources.md#uvicorn-access-log).
+        return Reading(processes, limits, "uvicorn", respawns=processes > 1, access_log=params["access_log"])
 
     def forks(self, reading: Reading) -> bool:
         return reading.processes > 1  # one process serves itself; --workers N runs them under a supervisor

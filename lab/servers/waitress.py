@@ -59,7 +59,8 @@ class Waitress(Record):
                 "connection limit",
             ),
         )
-        return Reading(1, limits, "waitress", respawns=False)  # one process: nothing replaces it
+        # One process: nothing replaces it. It writes no access log (docs/sources.md#waitress-access-log).
+        return Reading(1, limits, "waitress", respawns=False, access_log=False)
 
     def h2c(self, reading: Reading) -> tuple[str, ...] | str:
         return "Waitress speaks HTTP/1.0 and 1.1 only (docs/sources.md#waitress-no-http2)"
