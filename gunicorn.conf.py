@@ -17,7 +17,10 @@ from pathlib import Path
 def usable_cpus() -> int:
     """CPUs this process may run on: its affinity mask and its cgroup quota, not the host's."""
     # os.cpu_count() reports the host's cores even inside a container limited to one.
-    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    if hasattr(os, "sched_getaffinity"):  # Linux: `taskset`, `docker run --cpuset-cpus`
+        cpus = len(os.sched_getaffinity(0))
+    else:  # macOS, Windows; Python 3.13's process_cpu_count also honours PYTHON_CPU_COUNT
+        cpus = getattr(os, "process_cpu_count", os.cpu_count)() or 1
     try:  # cgroup v2: "max 100000" (no limit) or "150000 100000" (1.5 CPUs), as set by --cpus
         quota, period = Path("/sys/fs/cgroup/cpu.max").read_text().split()
         if quota != "max":

@@ -8,7 +8,7 @@ import pytest
 
 from lab.measure.peak import Peak
 from lab.measure.requests import Latency, Observed
-from lab.report.closed import Sample, row, spread_notes, table
+from lab.report.closed import Sample, busy_notes, row, spread_notes, table
 from lab.servers.base import Slots
 from lab.stacks import BY_NAME
 
@@ -48,6 +48,21 @@ def test_a_cpu_bound_comes_from_the_cpu_each_request_cost_on_the_server() -> Non
     assert r.bound_rps == 40.0  # 1 request at a time / 25 ms
     assert r.server_cpu_us_per_request == 25_000.0
     assert "25,000 us of server CPU per request (measured)" in r.explanation
+
+
+def test_a_busy_machine_is_named_in_the_row_and_the_notes_above_a_fifth_of_a_core() -> None:
+    computing = LOOP.computing(cpus=2)
+    quiet = Sample(seen(39.0), 20.0, cpu_per_request=0.025, server_cores=0.98, other_cores=0.19)
+    busy = Sample(seen(30.0), 20.0, cpu_per_request=0.025, server_cores=0.98, other_cores=1.04)
+    calm, loaded = (row(UVICORN, "cpu", "cpu", 50, 0.0, computing, s, cpus=2) for s in (quiet, busy))
+    assert (calm.machine_busy, calm.other_cpu_cores) == (False, 0.19)
+    assert "busy" not in calm.explanation and busy_notes([calm]) == []
+    assert loaded.machine_busy
+    assert loaded.explanation.endswith(
+        "The machine was busy: 104% of a core went to other processes while it measured;"
+        " rerun on a quiet machine."
+    )
+    assert busy_notes([calm, loaded])[0].startswith("The machine was busy: 104% of a core")
 
 
 def test_a_cpu_row_without_countable_cpu_says_so_instead_of_a_nan_bound() -> None:
@@ -93,6 +108,23 @@ def test_a_peak_that_wrk_bound_is_shown_as_a_lower_bound() -> None:
     assert "wrk's one thread used 98% of a core while the server was only 60% busy" in r.explanation
     header, cells = table([r])
     assert dict(zip(header, cells, strict=True))["peak rps/CPU"] == ">=60,000"
+
+
+def test_hello_is_busy_when_either_locusts_window_or_wrks_runs_were() -> None:
+    """A quiet locust window, then a browser woke up during the wrk runs: the peak is what it moved."""
+    found = Peak((10_000.0,) * 3, (100.0,) * 3, cpus=1, pinned=True, others=(0.1, 0.7, 0.8))
+    r = row(
+        UVICORN,
+        "hello",
+        "hello",
+        50,
+        0.0,
+        LOOP,
+        Sample(seen(5_000.0), 8.0, peak=found, other_cores=0.02),
+        cpus=1,
+    )
+    assert (r.other_cpu_cores, r.machine_busy) == (0.7, True)  # the runs' median, above the window's
+    assert "The machine was busy: 70% of a core" in r.explanation
 
 
 def test_runs_that_disagree_are_named_so_their_median_is_read_with_care() -> None:

@@ -23,7 +23,7 @@ FIELDS = {"stack", "interface", "slots", "users", "bound_rps", "measured_rps", "
           "p95_ms", "p99_ms", "latency_lower_bounds", "requests", "ok", "failures", "failure_rps",
           "failure_reasons", "censored", "generator_bound", "server_cpu_us_per_request", "utilisation",
           "peak_rps_per_cpu", "peak_rps_per_cpu_min", "peak_rps_per_cpu_max", "peak_cpu_us_per_request",
-          "access_log"}  # fmt: skip
+          "access_log", "other_cpu_cores", "machine_busy"}  # fmt: skip
 ENVIRONMENT = {"cpu_model", "usable_cpus", "python", "versions", "git_commit", "command"}
 
 
@@ -174,6 +174,25 @@ def test_cpu_rows_are_bound_by_the_gil_and_the_cpu_each_request_costs(tmp_path: 
     assert row["bound_rps"] == pytest.approx(1e6 / row["server_cpu_us_per_request"], rel=0.01)
     assert 0.6 * row["bound_rps"] <= row["measured_rps"] <= 1.05 * row["bound_rps"]
     assert "one GIL each" in row["explanation"]
+
+
+def test_a_cpu_burner_beside_the_run_is_named_and_a_quiet_rerun_is_not(tmp_path: Path) -> None:
+    """A student's browser or another test run takes CPU from the servers: the report must say so."""
+    args = ("--scenario", "cpu", "--stacks", "gunicorn-sync", "--users", "4", "--duration", "9")
+    burner = subprocess.Popen([sys.executable, "-c", "while True: pass"])  # not the lab's: an other
+    try:
+        busy = run_compare(*args, "--out", str(tmp_path / "busy"))
+    finally:
+        burner.kill()
+        burner.wait()
+    quiet = run_compare(*args, "--out", str(tmp_path / "quiet"))
+    assert busy.returncode == quiet.returncode == 0, busy.stderr + quiet.stderr
+    loaded, calm = summary(tmp_path / "busy")["gunicorn-sync"], summary(tmp_path / "quiet")["gunicorn-sync"]
+    assert loaded["machine_busy"] and loaded["other_cpu_cores"] > 0.5  # about one core, less what it lost
+    assert (
+        "NOTE: The machine was busy: " in busy.stdout and "rerun on a quiet machine" in loaded["explanation"]
+    )
+    assert not calm["machine_busy"] and "The machine was busy" not in quiet.stdout
 
 
 def test_load_through_nginx_keeps_the_bound_and_measures_the_proxy(tmp_path: Path) -> None:

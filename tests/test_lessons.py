@@ -8,8 +8,9 @@ are what the student should see: each line must appear among the lines printed s
 previous check (commands and servers alike), every number within the tolerance the
 paragraph above the block states ("within 20%") when it is marked `~` (measured), exactly
 when it is not (a count, a theory). `...` stands for any text, a lone `*` for any one word
-(a column whose value does not matter). So a command that breaks, or a number that
-drifts, fails here.
+(a column whose value does not matter). Where the paragraph above a block says "nothing
+else:", the block is the whole output, and a line it does not show fails too. So a command
+that breaks, a number that drifts, or output that changes shape fails here.
 """
 
 from __future__ import annotations
@@ -39,6 +40,7 @@ class Block:
     kind: str  # "sh" or "text"
     body: str
     tolerance: float  # for text: the "within N%" of the paragraph above, else exact
+    whole: bool = False  # for text: the paragraph above says "nothing else:", so no other line may appear
 
 
 def blocks(markdown: str) -> list[Block]:
@@ -46,7 +48,8 @@ def blocks(markdown: str) -> list[Block]:
     for match in re.finditer(r"(?ms)^```(sh|text)\n(.*?)^```$", markdown):
         before = markdown[: match.start()].rstrip().rsplit("\n\n", 1)[-1]
         within = re.search(r"within (\d+)%", before, re.IGNORECASE)
-        found.append(Block(match[1], match[2], int(within[1]) / 100 if within else 0.0))
+        whole = "nothing else:" in before
+        found.append(Block(match[1], match[2], int(within[1]) / 100 if within else 0.0, whole))
     return found
 
 
@@ -80,9 +83,9 @@ def line_pattern(line: str) -> tuple[re.Pattern[str], list[str]]:
     return re.compile("".join(parts)), wanted
 
 
-def unmatched(expected: str, output: str, tolerance: float) -> list[str]:
-    """The expected lines that no distinct output line matches."""
-    lines = [" ".join(line.split()) for line in output.splitlines()]
+def unmatched(expected: str, output: str, tolerance: float, whole: bool = False) -> list[str]:
+    """The expected lines that no distinct output line matches; with `whole`, any line left over too."""
+    lines = [" ".join(line.split()) for line in output.splitlines() if line.strip()]
     missing = []
     for want in expected.splitlines():
         pattern, numbers = line_pattern(want)
@@ -94,7 +97,7 @@ def unmatched(expected: str, output: str, tolerance: float) -> list[str]:
                 break
         else:
             missing.append(want)
-    return missing
+    return missing + ([f"(not shown in the lesson) {line}" for line in lines] if whole else [])
 
 
 def test_the_matcher_holds_numbers_to_their_tolerance() -> None:
@@ -108,6 +111,8 @@ def test_the_matcher_holds_numbers_to_their_tolerance() -> None:
     assert unmatched("real 0m~2.0s\nreal 0m~2.0s", output, 0.1) == ["real 0m~2.0s"]  # one line, one match
     assert unmatched("~1,200 rps", "1,180 rps", 0.05) == []
     assert unmatched("a ~20 * * 60,004 *", "a 21.5 0.2 0.29 60,004 0.8", 0.1) == []  # `*`: one column each
+    assert unmatched("chart.png", "chart.png\nlogs\n", 0.0) == []
+    assert unmatched("chart.png", "chart.png\nlogs\n", 0.0, whole=True) == ["(not shown in the lesson) logs"]
 
 
 @pytest.mark.parametrize("lesson", LESSONS, ids=[path.stem for path in LESSONS])
@@ -156,7 +161,7 @@ def test_lesson_runs_as_written(lesson: Path, tmp_path: Path) -> None:
                 while True:
                     logs = [server.log_path.read_text(errors="replace") for server in servers]
                     output = "\n".join(printed + [log[seen.get(i, 0) :] for i, log in enumerate(logs)])
-                    missing = unmatched(expected, output, block.tolerance)
+                    missing = unmatched(expected, output, block.tolerance, block.whole)
                     if not missing or not servers or time.monotonic() > deadline:
                         break
                     time.sleep(0.1)

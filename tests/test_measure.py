@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from lab.measure.cpu import CpuSampler
+from lab.measure.cpu import OTHERS, CpuSampler
 from lab.measure.requests import (
     Request,
     Window,
@@ -138,6 +138,17 @@ def test_cpu_is_taken_over_the_samples_inside_the_window() -> None:
 def test_a_worker_born_inside_the_interval_counts_whole() -> None:
     sampler = fake_sampler([(0.0, {1: 1.0}), (2.0, {1: 1.5, 2: 0.25})])
     assert sampler.seconds("server", Window(0.0, 2.0)) == pytest.approx(0.75)
+
+
+def test_other_processes_are_counted_per_process_over_the_window() -> None:
+    """Over 2 s: one process used 1.0 s, one started inside and used 0.5 s, one ended: 0.75 cores."""
+    sampler = CpuSampler({})
+    sampler.samples = [
+        (0.0, {OTHERS: {10: 1.0, 11: 5.0, 13: 9.0}}),
+        (2.0, {OTHERS: {10: 2.0, 11: 5.0, 12: 0.5}}),
+    ]
+    assert sampler.others(Window(0.0, 2.0)) == pytest.approx(0.75)
+    assert math.isnan(sampler.others(Window(0.0, 0.5)))  # under a second: too coarse to tell
 
 
 def test_fewer_than_two_samples_in_the_window_measure_nothing() -> None:

@@ -12,7 +12,7 @@ import tomllib
 from lab import ROOT
 
 SOURCES = ROOT / "docs" / "sources.md"
-NOT_PINNED = {"nginx"}  # Debian's package, not a Python one: its heading names the Debian release
+NOT_PINNED = {"nginx", "python", "Homebrew"}  # not in uv.lock: each heading names what was read
 
 
 def pinned() -> dict[str, str]:

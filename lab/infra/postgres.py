@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import shutil
 import subprocess
+import sys
 import tempfile
 import time
 from collections.abc import Iterator
@@ -22,8 +24,18 @@ from lab import cli
 from lab.errors import LabError
 from lab.infra.processes import HOST, check_port_free, free_port
 
-INSTALL = "apt-get install postgresql"
-DEBIAN_ROOT = Path("/usr/lib/postgresql")  # Debian's packages put each major version's binaries here
+INSTALL = (
+    "brew install postgresql@17, or Postgres.app (macOS)"
+    if sys.platform == "darwin"
+    else "apt-get install postgresql (Debian, Ubuntu)"
+)
+# Where packages put each major version's binaries, off PATH (the newest major wins):
+PLACES = (
+    (Path("/usr/lib/postgresql"), "*/bin"),  # Debian and Ubuntu's postgresql-<major>
+    (Path("/opt/homebrew/opt"), "postgresql@*/bin"),  # Homebrew on Apple Silicon (keg-only: off PATH)
+    (Path("/usr/local/opt"), "postgresql@*/bin"),  # Homebrew on an Intel Mac
+    (Path("/Applications/Postgres.app/Contents/Versions"), "*/bin"),  # Postgres.app
+)
 
 
 @dataclass(frozen=True)
@@ -38,20 +50,27 @@ class Database:
         _run(self, "pg_ctl", "-D", str(self.folder / "data"), "-m", "immediate", "-w", "stop")
 
 
-def server_binaries() -> Path:
-    """Where initdb and pg_ctl are: on PATH, or Debian's /usr/lib/postgresql/<major>/bin."""
+def server_binaries(places: tuple[tuple[Path, str], ...] = PLACES) -> Path:
+    """Where initdb and pg_ctl are: on PATH, else in the newest major version under one of the places."""
     found = shutil.which("pg_ctl")
     if found:
         return Path(found).parent
-    versions = sorted(DEBIAN_ROOT.glob("*/bin/pg_ctl"), key=lambda p: int(p.parent.parent.name))
+    versions = {
+        int(major[0]): folder
+        for root, pattern in places
+        for folder in root.glob(pattern)
+        if (major := re.findall(r"(\d+)(?:\.\d+)?$", folder.parent.name)) and (folder / "pg_ctl").exists()
+    }  # "16", "postgresql@16", Postgres.app's "9.6"; not its "latest", a link to one of the others
     if not versions:
         raise LabError(f"PostgreSQL's server (initdb, pg_ctl) is not installed: {INSTALL}")
-    return versions[-1].parent
+    return versions[max(versions)]
 
 
 def _run(db: Database, tool: str, *args: str) -> None:
     argv = [str(db.bin / tool), *args]
     if os.geteuid() == 0:  # PostgreSQL refuses root
+        if not shutil.which("runuser"):  # util-linux's; a Mac has none
+            raise LabError("PostgreSQL refuses to run as root: run the lab as an ordinary user")
         argv = ["runuser", "-u", "postgres", "--", *argv]
     try:
         done = subprocess.run(argv, capture_output=True, text=True, check=False, timeout=60)

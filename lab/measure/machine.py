@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+import ast
+import functools
+import math
 import os
 import platform
 import subprocess
 import sys
+from collections.abc import Callable
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
+
+import psutil
 
 from lab import ROOT
 from lab.servers import RECORDS
@@ -32,18 +38,42 @@ LIBRARIES = (
 )
 
 
+@functools.cache
+def _gunicorn_rule() -> Callable[[], int]:
+    """gunicorn.conf.py's usable_cpus(): the one place the rule is written.
+
+    That file must work copied alone into a service, so the lab compiles its function rather than
+    keep a second copy, and runs nothing else of the file (which reads the command line).
+    """
+    path = ROOT / "gunicorn.conf.py"
+    tree = ast.parse(path.read_text(), str(path))
+    rule: list[ast.stmt] = [
+        n for n in tree.body if isinstance(n, ast.FunctionDef) and n.name == "usable_cpus"
+    ]
+    scope: dict[str, Any] = {"math": math, "os": os, "Path": Path}
+    exec(compile(ast.Module(body=rule, type_ignores=[]), str(path), "exec"), scope)  # noqa: S102  # our own file
+    return cast(Callable[[], int], scope["usable_cpus"])
+
+
 def usable_cpus() -> int:
-    """The CPUs this process, and the servers it starts, may run on."""
-    return len(os.sched_getaffinity(0))
+    """The CPUs this process, and the servers it starts, may run on: gunicorn.conf.py's count."""
+    return _gunicorn_rule()()
 
 
 def cpu_ids() -> list[int]:
-    """The numbers of the CPUs this process may run on; empty where the OS has no affinity (macOS)."""
-    return sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else []
+    """The numbers of the CPUs this process may run on, to pin to.
+
+    Empty where the OS has no affinity (macOS), and where a cgroup quota allows fewer CPUs than
+    affinity lists (`docker run --cpus 1`): halves of those CPUs would still share one quota.
+    """
+    if not hasattr(os, "sched_getaffinity"):
+        return []
+    ids = sorted(os.sched_getaffinity(0))
+    return ids if usable_cpus() == len(ids) else []
 
 
 def cpu_model() -> str:
-    try:
+    try:  # Linux; elsewhere platform.processor() says what it can ("arm" on an Apple M1)
         for line in Path("/proc/cpuinfo").read_text().splitlines():
             if line.startswith("model name"):
                 return line.split(":", 1)[1].strip()
@@ -80,7 +110,7 @@ def environment() -> dict[str, Any]:
         "cpu_model": cpu_model(),
         "usable_cpus": usable_cpus(),
         "machine_cpus": os.cpu_count(),
-        "memory_gib": round(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30, 1),
+        "memory_gib": round(psutil.virtual_memory().total / 2**30, 1),
         "os": platform.platform(),
         "python": platform.python_version(),
         "versions": {name: installed(name) for name in (*(r.package for r in RECORDS.values()), *LIBRARIES)},

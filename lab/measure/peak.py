@@ -19,7 +19,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from lab.errors import LabError
-from lab.measure.cpu import tree_cpu_seconds
+from lab.measure.cpu import others_seconds, tree_cpu_seconds, used_between
 
 RUNS = 3  # runs per stack: the median is reported, and the spread beside it
 # Seconds per run. Measured here (one machine): over 3 s runs one server's rate moved by up to 40%
@@ -49,7 +49,7 @@ SHARED = Split(frozenset(), frozenset())  # nothing pinned
 def split(cpus: Sequence[int]) -> Split:
     """The first half of the usable CPUs for the server, the rest for the generator.
 
-    With one CPU, or on an OS without CPU affinity (macOS), nothing is pinned: the two share.
+    With one CPU, or none to pin to (no affinity on macOS, a container's quota), the two share.
     """
     if len(cpus) < 2 or not hasattr(os, "sched_setaffinity"):
         return SHARED
@@ -75,8 +75,8 @@ def plan_notes(asked: bool, measured: bool, where: Split) -> list[str]:
         server, generator = cpu_list(where.server), cpu_list(where.generator)
         return [f"{how}; the server on CPU {server}, wrk and locust on CPU {generator}"]
     return [
-        f"{how}; the server shares the CPUs with wrk (one CPU, or no CPU affinity on this OS), so its"
-        " peak is lower than it would reach alone"
+        f"{how}; the server shares the CPUs with wrk (one CPU, a CPU quota, or no CPU affinity on this"
+        " OS), so its peak is lower than it would reach alone"
     ]
 
 
@@ -96,9 +96,10 @@ class Peak:
     rps: tuple[float, ...]
     cpu_us: tuple[float, ...]  # the server's CPU per request, µs
     cpus: int  # the CPUs the server could use: those it was pinned to, or all of them
-    pinned: bool  # False: it shared its CPUs with wrk (one CPU, or no affinity on this OS)
+    pinned: bool  # False: it shared its CPUs with wrk (one CPU, a quota, or no affinity on this OS)
     busy: tuple[float, ...] = ()  # the share of its `cpus` the server kept busy, in each run
     wrk_cores: tuple[float, ...] = ()  # wrk's own CPU in each run: near 1.0, its one thread is saturated
+    others: tuple[float, ...] = ()  # cores processes the lab did not start kept busy, in each run
 
     @property
     def median(self) -> float:
@@ -166,13 +167,14 @@ def measure(url: str, server_pid: int, where: Split, cpus: int, runs: int = RUNS
     """
     if warm_up:
         wrk(url, 1, connections, where.generator)
-    rates, costs, busy, generator = [], [], [], []
+    rates, costs, busy, generator, others = [], [], [], [], []
     for _ in range(runs):
-        before = sum(tree_cpu_seconds(server_pid).values())
+        before, elsewhere = sum(tree_cpu_seconds(server_pid).values()), others_seconds()
         run = wrk(url, seconds, connections, where.generator)
         used = sum(tree_cpu_seconds(server_pid).values()) - before
         rates.append(run.rps)
         costs.append(used / run.requests * 1e6)
         busy.append(used / seconds / cpus)
         generator.append(run.wrk_cores)
-    return Peak(tuple(rates), tuple(costs), cpus, where.pinned, tuple(busy), tuple(generator))
+        others.append(used_between(elsewhere, others_seconds()) / seconds)
+    return Peak(tuple(rates), tuple(costs), cpus, where.pinned, tuple(busy), tuple(generator), tuple(others))

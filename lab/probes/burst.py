@@ -20,8 +20,10 @@ from lab import apps, cli
 from lab.errors import LabError
 from lab.infra.processes import running
 from lab.infra.waits import POOL_SETTING, waited_on
-from lab.measure.cpu import tree_cpu_seconds
+from lab.measure.cpu import BUSY, CpuSampler
 from lab.measure.machine import usable_cpus
+from lab.measure.requests import Window
+from lab.report.format import busy
 from lab.scenarios.flags import FLAGS
 from lab.servers.base import Slots
 from lab.stacks import get
@@ -76,6 +78,7 @@ def main(args: argparse.Namespace) -> int:
         check_answers(host, port, args.url)
         result = burst(host, port, path, n)
         name = args.url
+        others = math.nan  # the server is not the lab's: its CPU would count as another process's
     else:
         if not args.stack:
             raise LabError("name a stack (python -m lab list), or time a server of your own with --url")
@@ -92,14 +95,16 @@ def main(args: argparse.Namespace) -> int:
             slots = slots.computing(usable_cpus())
         logs = Path(tempfile.mkdtemp(prefix="lab-burst-"))
         with waited_on(args.kind, seconds, logs) as env, running([stack], target, logs, env) as (server,):
-            before = tree_cpu_seconds(server.process.pid)
+            sampler = CpuSampler({"server": server.process.pid})
+            sampler.sample()
             result = burst(server.host, server.port, target.path, n)
-            after = tree_cpu_seconds(server.process.pid)
+            sampler.sample()
+        interval = Window(sampler.samples[0][0], sampler.samples[-1][0])
+        others = sampler.others(interval)
         if args.kind == "cpu":
             # What each request cost the server, measured over the burst itself: this machine's
             # speed drifts, so a time taken before the burst would not hold for it.
-            used = sum(after.values()) - sum(before.get(pid, 0.0) for pid in after)
-            seconds = used / n
+            seconds = sampler.seconds("server", interval) / n
         name = f"{stack.name} ({stack.typed(target)}, GET {target.path})"
     rounds = 1 if slots.count is None else math.ceil(n / slots.count)
     statuses = sorted(set(result.statuses))
@@ -113,6 +118,8 @@ def main(args: argparse.Namespace) -> int:
         f"= {measured:.2f} {unit}; theory {rounds} ({slots.why})"
         + ("" if statuses == [200] else f"; statuses {statuses}")
     )
+    if others > BUSY:
+        print(f"WARNING: {busy(others)}.")
     if statuses == [200] and not rounds * 0.9 <= measured <= rounds * 1.25:
         print(f"WARNING: {measured:.2f} {unit} where the theory says {rounds}: {off_theory(args)}")
     return 0 if statuses == [200] else 1

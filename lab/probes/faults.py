@@ -70,6 +70,20 @@ def get_status(host: str, port: int, path: str, timeout: float) -> str:
     return str(status)
 
 
+TCP_TABLES = ("/proc/net/tcp", "/proc/net/tcp6")  # Linux's; macOS and Windows have no /proc
+READS_TCP_TABLES = ("shutdown", "slowloris")  # the faults that wait until a server has read requests
+
+
+def tcp_tables() -> list[Path]:
+    tables = [Path(table) for table in TCP_TABLES if Path(table).exists()]
+    if not tables:
+        raise LabError(
+            "this fault reads which requests a server has taken from Linux's /proc/net/tcp, which this"
+            " system lacks: run it on Linux, in WSL or in the dev container"
+        )
+    return tables
+
+
 def read_by_server(port: int) -> int:
     """Connections to this port whose request the server has read: accepted, nothing left unread.
 
@@ -77,9 +91,9 @@ def read_by_server(port: int) -> int:
     or has not read yet, still holds the request's bytes in its receive queue.
     """
     count = 0
-    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+    for table in tcp_tables():
         with suppress(OSError):
-            for line in Path(table).read_text().splitlines()[1:]:
+            for line in table.read_text().splitlines()[1:]:
                 _, local, _, state, queues = line.split()[:5]
                 rx_queue = int(queues.split(":")[1], 16)
                 if state == "01" and int(local.rsplit(":", 1)[1], 16) == port and rx_queue == 0:
@@ -306,6 +320,8 @@ def fault(args: argparse.Namespace) -> int:
         raise LabError(f"{stack.name} is a single process: nothing supervises it, killing it ends it")
     if args.proxy and args.fault != "slowloris":
         raise LabError("--proxy goes with the slowloris fault: the one a proxy in front changes")
+    if args.fault in READS_TCP_TABLES:
+        tcp_tables()  # before any server starts
     log_dir = Path(tempfile.mkdtemp(prefix="lab-fault-"))
     if args.fault == "slowloris":
         result: FaultResult = slowloris(stack, log_dir, proxy=args.proxy)

@@ -16,8 +16,9 @@ from lab import cli
 from lab.errors import LabError
 from lab.infra.processes import running
 from lab.measure import peak
+from lab.measure.cpu import BUSY
 from lab.measure.machine import cpu_ids, usable_cpus
-from lab.report.format import aligned
+from lab.report.format import aligned, busy
 from lab.stacks import choose, serving, size_all
 
 
@@ -51,6 +52,7 @@ def main(args: argparse.Namespace) -> int:
     print(*peak.plan_notes(True, True, where), sep="\n", flush=True)
     targets = [(stack, stack.target("hello")) for stack in chosen]
     rows = [["stack", "access log", "peak rps/CPU", "min-max", "CPU us/req", "CPUs", "busy", "wrk CPU"]]
+    busiest = 0.0  # cores other processes took during any stack's runs
     for (stack, target), size in zip(targets, size_all(targets), strict=True):
         print(f"{stack.name} ...", flush=True)
         logs = Path(tempfile.mkdtemp(prefix="lab-wrk-"))
@@ -60,6 +62,7 @@ def main(args: argparse.Namespace) -> int:
                 f"{server.url}/", server.process.pid, where, cpus, args.runs, args.duration, args.connections,
                 warm_up=True,  # a server just started: its first requests import and open what it needs
             )  # fmt: skip
+        busiest = max(busiest, statistics.median(found.others))
         per_cpu = [rps / found.cpus for rps in found.rps]
         rows.append(
             [
@@ -73,6 +76,8 @@ def main(args: argparse.Namespace) -> int:
                 f"{statistics.median(found.wrk_cores):.0%}",
             ]
         )
+    if busiest > BUSY:
+        print(f"WARNING: {busy(busiest)}.")
     print("\n" + aligned(rows))
     print(
         "CPUs: those the server could keep busy (its own where the machine has two or more); busy: the"

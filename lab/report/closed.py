@@ -11,9 +11,10 @@ import statistics
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+from lab.measure.cpu import BUSY
 from lab.measure.peak import Peak
 from lab.measure.requests import Observed, shortest_window
-from lab.report.format import fmt, pct
+from lab.report.format import busy, fmt, pct
 from lab.servers.base import Slots, Stack
 
 SATURATED = 0.9  # a locust process above 90% of a core can't send faster: it is the bottleneck
@@ -33,6 +34,7 @@ class Sample:
     stopped_early: bool = False  # the run ended before its planned duration (a server died, Ctrl-C)
     peak: Peak | None = None  # hello: its peak under wrk (None: not measured, wrk missing)
     access_log: bool = False  # the server wrote a line per request, as its command has it
+    other_cores: float = NAN  # cores processes the lab did not start kept busy over the window
 
 
 @dataclass(frozen=True)
@@ -80,6 +82,8 @@ class Result:
     stopped_early: bool
     proxy: str | None  # what stood in front of the server (--proxy), if anything
     proxy_cpu_us_per_request: float  # its CPU over the window / requests through it
+    other_cpu_cores: float  # cores processes the lab did not start kept busy over the window
+    machine_busy: bool  # other_cpu_cores above BUSY: the numbers may be low, rerun on a quiet machine
     explanation: str = field(default="")
 
 
@@ -108,6 +112,9 @@ def row(
     peak = sample.peak
     runs = [rps / peak.cpus for rps in peak.rps] if peak else [NAN]
     saturated = sample.locust_peak >= SATURATED  # a saturated locust cannot send faster
+    # Beside locust's window, and (hello) beside wrk's runs: the busier of the two names the machine.
+    beside = [sample.other_cores, statistics.median(peak.others) if peak and peak.others else NAN]
+    others = max((cores for cores in beside if not math.isnan(cores)), default=NAN)
     # In hello that shows as a server with CPU to spare; elsewhere as a rate below its bound.
     generator_bound = saturated and (utilisation < 0.9 if hello else efficiency < 0.97)
     result = Result(
@@ -155,6 +162,8 @@ def row(
         stopped_early=sample.stopped_early,
         proxy=proxy,
         proxy_cpu_us_per_request=round(sample.proxy_cpu_per_request * 1e6, 1),
+        other_cpu_cores=round(others, 3),
+        machine_busy=others > BUSY,
     )
     return Result(**{**result.__dict__, "explanation": explain(result, stack, service)})
 
@@ -215,8 +224,10 @@ def explain(r: Result, stack: Stack, seconds: float) -> str:
             f" Limited by the load generator (busiest locust process at {r.locust_cpu_peak:.0%} of a core):"
             " this is locust's ceiling, not the server's."
         )
-    elif not math.isnan(r.efficiency) and r.efficiency < 0.9 and not r.failures:
+    elif not math.isnan(r.efficiency) and r.efficiency < 0.9 and not r.failures and not r.machine_busy:
         why += below_bound(r)
+    if r.machine_busy:
+        why += f" {busy(r.other_cpu_cores)}."
     return why
 
 
@@ -261,6 +272,17 @@ def below_bound(r: Result) -> str:
             " threads, holds the bound."
         )
     return why + " up. Rerun it; if it repeats, the slots are not what binds (see the log in logs/)."
+
+
+def busy_notes(results: list[Result]) -> list[str]:
+    """One note for the run when any window shared the machine with more than BUSY cores of others."""
+    busiest = max((r.other_cpu_cores for r in results if r.machine_busy), default=None)
+    if busiest is None:
+        return []
+    return [
+        f"{busy(busiest)} (a browser, an editor's indexer, another test run). Each window's share is"
+        f" other_cpu_cores in summary.json; up to {BUSY:.0%} of a core goes unnamed."
+    ]
 
 
 def censoring_notes(results: list[Result]) -> list[str]:

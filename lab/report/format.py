@@ -26,6 +26,14 @@ def secs(value: float) -> str:
     return f"{round(value, 2):g}" if value >= 1 else f"{value:.3g}"
 
 
+def busy(cores: float) -> str:
+    """What a run says when processes it did not start took this many cores while it measured."""
+    return (
+        f"The machine was busy: {cores:.0%} of a core went to other processes while it measured;"
+        " rerun on a quiet machine"
+    )
+
+
 def plural(n: int, word: str) -> str:
     return f"{n} {word}{'' if n == 1 else 's'}"
 

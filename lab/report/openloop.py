@@ -6,7 +6,7 @@ import math
 from dataclasses import dataclass
 
 from lab.measure import steps
-from lab.report.format import ms
+from lab.report.format import busy, ms
 
 
 @dataclass(frozen=True)
@@ -34,7 +34,9 @@ class StackSummary:
     stack: str
     command: str
     kind: str  # "slow": each request waits; "cpu": each computes
-    service_s: float  # what one request waits, or computes on one core (the app's hashing, timed alone)
+    service_s: (
+        float  # what one request waits; computing, the server's CPU per request measured before the climb
+    )
     slots: int | None
     slots_why: str
     bound_rps: float
@@ -48,6 +50,8 @@ class StackSummary:
     closed_users: int
     queues: bool  # past the bound it queued (True) or refused at once (admission control)
     unseen_refusals: str = ""  # why its admission setting may refuse nothing on computing work
+    other_cpu_cores: float = math.nan  # cores processes the lab did not start kept busy over the load
+    machine_busy: bool = False  # other_cpu_cores above BUSY: rerun on a quiet machine
 
 
 def to_row(name: str, phase: str, s: steps.StepStats, bound: float) -> Row:
@@ -142,6 +146,8 @@ def notes(summaries: list[StackSummary], rows: list[Row]) -> list[str]:
                     " a quarter, so its bound may be off: another process may have taken CPU from it (or from"
                     " the timing). Rerun on a quiet machine."
                 )
+        if s.machine_busy:
+            said.append(f"{s.stack}: {busy(s.other_cpu_cores)}.")
         refused = sum(r.failures.get("refused", 0) for r in mine)
         if s.kind == "cpu" and s.unseen_refusals and not refused:
             said.append(f"{s.stack} ran with admission control and refused nothing: {s.unseen_refusals}")

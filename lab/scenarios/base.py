@@ -75,8 +75,11 @@ def execute(scenario: Scenario, args: argparse.Namespace) -> int:
     started = time.monotonic()
     try:
         scenario.run(plan, out, rows)
-    except (LabError, KeyboardInterrupt) as error:
-        why = str(error).splitlines()[0] if str(error) else "interrupted"  # not the whole log tail
+    except BaseException as error:  # a server died, Ctrl-C, or a bug in the lab: the rows still count
+        why = str(error).splitlines()[0] if str(error) else ""  # the first line, not the whole log tail
+        if not isinstance(error, (LabError, KeyboardInterrupt)):
+            why = f"{type(error).__name__}: {why}" if why else type(error).__name__
+        why = why or "interrupted"
         notes.append(f"Run stopped early ({why}); these are the numbers measured until then.")
         raise
     finally:

@@ -30,6 +30,7 @@ from lab.report import charts
 from lab.report.closed import (
     Result,
     Sample,
+    busy_notes,
     censoring_notes,
     generator_notes,
     legend,
@@ -160,7 +161,13 @@ class Closed:
         self, plan: Plan[Load], rows: Sequence[Any], notes: list[str], out: Path, env: dict[str, Any]
     ) -> str:
         results: list[Result] = list(rows)
-        notes = [*generator_notes(results), *spread_notes(results), *censoring_notes(results), *notes]
+        notes = [
+            *busy_notes(results),
+            *generator_notes(results),
+            *spread_notes(results),
+            *censoring_notes(results),
+            *notes,
+        ]
         write_json(out / "summary.json", results, env)
         words = [
             legend(results),
@@ -313,4 +320,5 @@ def measured(
         locust_peak=sampler.busiest_process("locust", interval),
         proxy_cpu_per_request=proxy,
         stopped_early=stopped_early,
+        other_cores=sampler.others(interval),
     )

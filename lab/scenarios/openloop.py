@@ -33,7 +33,7 @@ from lab import apps
 from lab.errors import LabError
 from lab.infra.processes import running
 from lab.measure import steps
-from lab.measure.cpu import CPU_RESOLUTION, CpuSampler, server_uss
+from lab.measure.cpu import BUSY, CPU_RESOLUTION, CpuSampler, server_uss
 from lab.measure.machine import usable_cpus
 from lab.measure.requests import Request, read_requests
 from lab.measure.theory import compute_seconds
@@ -250,6 +250,8 @@ def stepped(c: Climb, every: list[Request], closed: list[Request], cpu: CpuSampl
     began = min(r.start for r in every)
     cpu_s = cpu_per_request(cpu, every, began, c)
     bound = c.bound
+    whole = cpu.interval(began, max(r.end for r in every))
+    others = cpu.others(whole) if whole else math.nan
     climbed = [
         steps.step_stats(every, began + i * c.step, c.step, c.service, r) for i, r in enumerate(c.rates)
     ]
@@ -272,6 +274,7 @@ def stepped(c: Climb, every: list[Request], closed: list[Request], cpu: CpuSampl
         expected_recovery_s=backlog / (bound - c.recovery_rate) if bound > c.recovery_rate else math.nan,
         baseline_uss_mb=baseline, peak_uss_mb=max(memory, default=math.nan),
         closed_users=c.closed_users if closed else 0, queues=c.queues,
+        other_cpu_cores=round(others, 3), machine_busy=others > BUSY,
         unseen_refusals=next(
             (a.unseen for f, a in c.stack.server.admission.items() if a.refuses and f in c.stack.options), ""
         ),
