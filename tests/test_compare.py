@@ -73,7 +73,9 @@ def test_short_comparison_writes_every_report_and_asgi_beats_sync(tmp_path: Path
         # values, so one request still open at the stop, a few ms older than the oldest that
         # finished, can honestly make it a lower bound.
         assert set(row["latency_lower_bounds"]) <= {"p99"}
-        assert row["censored"] == 10  # every user had a request open at the stop, and none vanished
+        # Requests open at the stop are recorded, not dropped. Not always all 10: a user between an
+        # answer and its next request has none open, and once in CI (2 locust processes) only 2 were.
+        assert 1 <= row["censored"] <= 10
     assert "| gunicorn-sync | WSGI | 4 | 10 |" in (out / "summary.md").read_text()
     assert len(list((out / "timeline" / "locust").glob("requests-*.csv"))) == 2
 
