@@ -33,9 +33,24 @@ dev: $(VENV)/.installed
 	$(BIN)/python -m lab dev $(STACK) --port $(PORT)
 
 # A new service from the team starter (starter/, copier.yml): make starter DEST=../my-service
-starter: $(VENV)/.installed
+# copier comes from uvx when uv is on PATH (seconds), else from .venv (built first, minutes).
+# COPIER_ARGS passes more, as in COPIER_ARGS="--defaults --data project_name=orders-api".
+COPIER_VERSION := $(shell sed -n 's/^ *"copier==\([^"]*\)".*/\1/p' pyproject.toml)
+UVX := $(shell command -v uvx)
+COPIER := $(if $(UVX),$(UVX) --from copier==$(COPIER_VERSION) copier,$(BIN)/copier)
+starter: $(if $(UVX),,$(VENV)/.installed)
 	@test -n "$(DEST)" || { echo "make starter: say where, as in: make starter DEST=../my-service" >&2; exit 2; }
-	$(BIN)/copier copy --vcs-ref HEAD "$(CURDIR)" "$(DEST)"
+	@test ! -e "$(DEST)" || { test -d "$(DEST)" && test -z "$$(ls -A "$(DEST)")"; } \
+	    || { echo "make starter: $(DEST) exists and is not empty; choose a new folder (nothing was written)" >&2; exit 2; }
+	$(COPIER) copy --vcs-ref HEAD $(COPIER_ARGS) "$(CURDIR)" "$(DEST)"
+	@# A teammate's `copier update` must reach the template: its git URL, not this clone's path.
+	@origin=$$(git remote get-url origin 2>/dev/null); case "$$origin" in \
+	    *://*|*@*:*) sed -i.bak "s|^_src_path: .*|_src_path: $$origin|" "$(DEST)/.copier-answers.yml" \
+	        && rm -f "$(DEST)/.copier-answers.yml.bak";; \
+	    *) echo "note: .copier-answers.yml names this clone's path as the template; set _src_path there to its git URL so teammates can update";; \
+	esac
+	@printf '%s\n' "Next: cd $(DEST) && git init && git add -A && git commit -m 'Generated from the starter'" \
+	    "then: make test (needs uv: https://docs.astral.sh/uv/), make run; later: make update"
 
 # Rebuilt when missing or older than the pins it was made from.
 $(VENV)/.installed: requirements-dev.txt

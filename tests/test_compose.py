@@ -202,7 +202,7 @@ def test_the_starter_runs_behind_nginx(container: list[str], tmp_path: Path) -> 
         team.down()
     assert no_host.split()[1] == "400"
     lines = [json.loads(line) for line in logs.splitlines() if line.startswith("{")]
-    [line] = [line for line in lines if line["request_id"] == request_id]  # nginx's id, in the app's log
+    [line] = [line for line in lines if line.get("request_id") == request_id]  # nginx's id, in the app's log
     assert (line["path"], line["status"]) == ("/items/7", 404)
     record(starter_up_to_healthy_s=round(seconds, 1))
 

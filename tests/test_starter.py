@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import keyword
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -91,22 +92,100 @@ def test_its_own_make_test_passes(service: Path) -> None:
     assert " passed" in result.stdout and "failed" not in result.stdout
 
 
+STARTS = """def test_starts(start):
+    start()
+"""
+
+
+def test_a_server_that_fails_to_start_shows_why(service: Path) -> None:
+    """The harness reports what the server wrote: a router prefix without its slash (which fails
+    only when the app is imported, in the server)."""
+    items = service / PACKAGE / "api" / "items.py"
+    probe = service / "tests" / "test_starts.py"
+    good = items.read_text()
+    items.write_text(good.replace('prefix="/items"', 'prefix="items"'))
+    probe.write_text(STARTS)
+    try:
+        result = run(service, "uv", "run", "--locked", "pytest", "-q", "-p", "no:cacheprovider", str(probe))
+    finally:
+        items.write_text(good)
+        probe.unlink()
+    assert result.returncode != 0
+    assert "gunicorn did not start; it wrote:" in result.stdout
+    assert "A path prefix must start with '/'" in result.stdout
+    assert "I/O operation on closed file" not in result.stdout
+
+
+def test_make_without_uv_says_so_in_one_line(service: Path) -> None:
+    result = run(service, "make", "-s", "lint", "UV=/nonexistent/uv")
+    assert result.returncode != 0
+    assert result.stderr.strip() == (
+        "make: /nonexistent/uv is not installed; see README.md (Start): https://docs.astral.sh/uv/"
+    )
+
+
+def test_an_unreadable_project_is_not_called_a_stale_lock(service: Path) -> None:
+    pyproject = service / "pyproject.toml"
+    good = pyproject.read_text()
+    pyproject.write_text(good.replace("[project]", "[project", 1))
+    try:
+        result = run(service, "make", "-s", "lint")
+    finally:
+        pyproject.write_text(good)
+    assert result.returncode != 0
+    assert "make: uv could not export the build group (its error is above)" in result.stderr
+    assert "pyproject.toml" in result.stderr  # uv's own words name the file
+    assert "stale" not in result.stderr
+
+
+def test_every_import_its_environment_has_is_a_reserved_name(service: Path) -> None:
+    """A package named after one of its own dependencies' modules (opentelemetry, which FastAPI
+    brings) would shadow it; every top-level module in the service's .venv is refused."""
+    names = "import importlib.metadata as m, json; print(json.dumps(sorted(m.packages_distributions())))"
+    modules = json.loads(run(service, "uv", "run", "--locked", "python", "-c", names).stdout)
+    reserved = set(yaml.safe_load((ROOT / "copier.yml").read_text())["reserved"]["default"])
+    candidates = {name for name in modules if name.isidentifier() and name.islower() and name[0] != "_"}
+    assert sorted(candidates - reserved) == []
+
+
 def test_its_dockerfiles_pass_hadolint(service: Path) -> None:
     result = run(service, "hadolint", "Dockerfile", "nginx/Dockerfile")
     assert result.returncode == 0, result.stdout + result.stderr
 
 
+def stated(path: Path, pattern: str) -> int:
+    """The one number a comment or a README states with this pattern (whitespace may wrap)."""
+    [number] = re.findall(pattern.replace(" ", r"\s+(?:#\s*)?"), path.read_text())
+    return int(number)
+
+
 def test_requests_in_flight_outlast_every_stop(service: Path) -> None:
-    """gunicorn's graceful_timeout fits inside compose's and Kubernetes' grace periods."""
+    """gunicorn's graceful_timeout fits inside compose's and Kubernetes' grace periods, and every
+    file that states one of these numbers states the one in force."""
     # gunicorn.conf.py as the service's own Python reads it (it imports the service's settings).
     read = "import runpy; print(runpy.run_path('gunicorn.conf.py')['graceful_timeout'])"
     graceful = int(run(service, "uv", "run", "--locked", "python", "-c", read).stdout)
     compose = yaml.safe_load((service / "compose.yaml").read_text())["services"]
-    deployment = yaml.safe_load((service / "k8s" / "deployment.yaml").read_text())
-    assert graceful < int(compose["app"]["stop_grace_period"].removesuffix("s"))
+    pod = yaml.safe_load((service / "k8s" / "deployment.yaml").read_text())["spec"]["template"]["spec"]
+    stop = int(compose["app"]["stop_grace_period"].removesuffix("s"))
+    termination = pod["terminationGracePeriodSeconds"]
+    pause = pod["containers"][0]["lifecycle"]["preStop"]["sleep"]["seconds"]
+    assert graceful < stop
     assert compose["proxy"]["stop_grace_period"] == compose["app"]["stop_grace_period"]
-    assert graceful < deployment["spec"]["template"]["spec"]["terminationGracePeriodSeconds"]
+    assert pause + graceful < termination  # the pause comes first, then SIGTERM
     assert "STOPSIGNAL SIGQUIT" in (service / "nginx" / "Dockerfile").read_text()  # nginx's graceful stop
+    conf, readme = service / "gunicorn.conf.py", service / "README.md"
+    deployment = service / "k8s" / "deployment.yaml"
+    assert stated(conf, r"stop_grace_period \((\d+) s\)") == stop
+    assert stated(conf, r"terminationGracePeriodSeconds \((\d+) s") == termination
+    assert stated(conf, r"with a (\d+) s preStop pause") == pause
+    assert stated(service / "compose.yaml", r"graceful_timeout \((\d+) s\)") == graceful
+    assert stated(deployment, r"preStop pause \((\d+) s\)") == pause
+    assert stated(deployment, r"graceful_timeout \((\d+) s\)") == graceful
+    assert stated(readme, r"get (\d+) s to finish") == graceful
+    assert stated(readme, r"compose's (\d+) s `stop_grace_period`") == stop
+    assert stated(readme, r"Kubernetes' (\d+) s `terminationGracePeriodSeconds`") == termination
+    assert stated(readme, r"a (\d+) s `preStop` pause") == pause
 
 
 def test_its_pre_commit_config_is_valid(service: Path) -> None:
@@ -124,6 +203,20 @@ def test_its_workflow_passes_actionlint(service: Path, tmp_path: Path) -> None:
     assert run(tmp_path, "actionlint", str(broken)).returncode != 0
 
 
+def test_its_workflow_passes_zizmor(service: Path, tmp_path: Path) -> None:
+    """No finding from zizmor's offline audits; an action pinned by tag, not commit, is one."""
+    workflow = service / ".github" / "workflows" / "ci.yml"
+    result = run(service, "zizmor", "--offline", str(workflow))
+    assert result.returncode == 0, result.stdout + result.stderr
+    text = workflow.read_text()
+    pin = re.search(r"astral-sh/setup-uv@([0-9a-f]{40})", text)
+    assert pin, "setup-uv is not pinned by commit"
+    broken = tmp_path / "ci.yml"
+    broken.write_text(text.replace(f"@{pin[1]}", "@v7"))
+    failed = run(tmp_path, "zizmor", "--offline", str(broken))
+    assert failed.returncode != 0 and "unpinned-uses" in failed.stdout + failed.stderr
+
+
 def test_its_manifests_are_valid_kubernetes(service: Path) -> None:
     manifests = sorted((service / "k8s").glob("*.yaml"))
     kustomization = service / "k8s" / "kustomization.yaml"
@@ -139,6 +232,8 @@ def test_its_manifests_are_valid_kubernetes(service: Path) -> None:
         f"deployment/{PROJECT}",
         f"service/{PROJECT}",
         f"horizontalpodautoscaler/{PROJECT}",
+        f"networkpolicy/{PROJECT}",
+        f"poddisruptionbudget/{PROJECT}",
         f"deployment/{PROJECT}-locust-master",
         f"service/{PROJECT}-locust-master",
         f"deployment/{PROJECT}-locust-worker",
@@ -230,3 +325,89 @@ def test_make_starter_needs_a_destination() -> None:
     assert result.returncode != 0
     assert "make starter: say where, as in: make starter DEST=../my-service" in result.stderr
     assert shutil.which("make")
+
+
+def test_make_starter_refuses_a_folder_that_is_not_empty(tmp_path: Path) -> None:
+    ours = tmp_path / "ours"
+    ours.mkdir()
+    (ours / "Makefile").write_text("our own\n")
+    result = subprocess.run(
+        ["make", "-s", "starter", f"DEST={ours}"], cwd=ROOT, capture_output=True, text=True, check=False
+    )
+    assert result.returncode == 2
+    assert result.stderr.strip() == (
+        f"make starter: {ours} exists and is not empty; choose a new folder (nothing was written)"
+    )
+    assert [p.name for p in ours.iterdir()] == ["Makefile"]
+    assert (ours / "Makefile").read_text() == "our own\n"
+
+
+TEMPLATE_URL = "https://git.example.com/platform/wsgi-asgi.git"
+GIT_ID = {k: "Starter Test" for k in ("GIT_AUTHOR_NAME", "GIT_COMMITTER_NAME")} | {
+    k: "starter@example.com" for k in ("GIT_AUTHOR_EMAIL", "GIT_COMMITTER_EMAIL")
+}
+
+
+def git(cwd: Path, *args: str) -> None:
+    subprocess.run(["git", *args], cwd=cwd, env={**os.environ, **GIT_ID}, check=True, capture_output=True)
+
+
+@pytest.fixture(scope="module")
+def template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """This repository's HEAD as a teammate's clone has it: no .venv, its origin a git URL."""
+    clone = tmp_path_factory.mktemp("template") / "wsgi-asgi"
+    git(ROOT, "clone", "-q", str(ROOT), str(clone))
+    git(clone, "remote", "set-url", "origin", TEMPLATE_URL)
+    return clone
+
+
+def make_starter(template: Path, dest: Path) -> subprocess.CompletedProcess[str]:
+    """`make starter` as documented, with uv on PATH (so copier comes from uvx) and the answers given."""
+    data = f"COPIER_ARGS=--defaults --data project_name={PROJECT} --data package={PACKAGE}"
+    return run(template, "make", "-s", "starter", f"DEST={dest}", data)
+
+
+def test_make_starter_records_a_template_a_teammate_can_reach(template: Path, tmp_path: Path) -> None:
+    dest = tmp_path / PROJECT
+    began = time.monotonic()
+    result = make_starter(template, dest)
+    took = time.monotonic() - began
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert not (template / ".venv").exists()  # copier came from uvx, not the lab's environment
+    answers_text = (dest / ".copier-answers.yml").read_text()
+    assert yaml.safe_load(answers_text)["_src_path"] == TEMPLATE_URL
+    assert str(tmp_path) not in answers_text and str(template) not in answers_text
+    assert "git init" in result.stdout and "make update" in result.stdout  # the next steps
+    record = json.loads(RECORD.read_text()) if RECORD.exists() else {}
+    record.update(make_starter_s=round(took, 1))
+    RECORD.parent.mkdir(exist_ok=True)
+    RECORD.write_text(json.dumps(record, indent=2) + "\n")
+
+
+def test_make_update_brings_template_changes_and_keeps_the_teams_lock(template: Path, tmp_path: Path) -> None:
+    dest = tmp_path / PROJECT
+    assert make_starter(template, dest).returncode == 0
+    # The local-path case: a template with no URL is named by its path (as the note says).
+    answers = dest / ".copier-answers.yml"
+    answers.write_text(answers.read_text().replace(TEMPLATE_URL, str(template)))
+    git(dest, "init", "-q")
+    git(dest, "add", "-A")
+    git(dest, "commit", "-q", "-m", "generated")
+    lock = (dest / "uv.lock").read_text()
+    # The template moves on: a change to pyproject.toml, and one to its own lock.
+    pyproject = template / "starter" / "pyproject.toml.jinja"
+    template_lock = template / "starter" / "uv.lock.jinja"
+    pyproject.write_text(pyproject.read_text().replace("[tool.uv]", "# a template change\n[tool.uv]", 1))
+    template_lock.write_text(template_lock.read_text() + "# the template's lock moved on\n")
+    git(template, "commit", "-q", "-am", "a later fix")
+    try:
+        result = run(dest, "make", "update")
+    finally:
+        git(template, "reset", "-q", "--hard", "HEAD~1")
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
+    assert "# a template change" in (dest / "pyproject.toml").read_text()
+    assert (dest / "uv.lock").read_text() == lock  # the team's lock, untouched: nothing to merge
+    ours = [p for p in dest.rglob("*") if p.is_file() and not {".venv", ".git"} & set(p.parts)]
+    conflicted = [p for p in ours if "<<<<<<<" in p.read_text(errors="replace")]
+    assert conflicted == []
+    assert run(dest, "make", "lock").returncode == 0  # as the README says, after an update
