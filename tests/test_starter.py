@@ -262,6 +262,8 @@ def test_a_broken_manifest_fails_validation(service: Path, tmp_path: Path) -> No
         ({"package": "pydantic"}, "pydantic is taken"),  # a dependency
         ({"package": "Orders"}, "a lowercase Python identifier"),
         ({"description": 'A "quoted" service'}, "no double quotes or backslashes"),
+        ({"description": "Two\nlines"}, "one line: no line breaks"),  # pyproject.toml would not parse
+        ({"package": "opentelemetry"}, "opentelemetry is taken"),  # FastAPI brings it
     ],
 )
 def test_bad_answers_are_refused_before_anything_is_written(
