@@ -70,6 +70,14 @@ def service(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return dest
 
 
+@pytest.fixture(scope="module")
+def with_metrics(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The same service, made with the one question's other answer: Prometheus metrics."""
+    dest = tmp_path_factory.mktemp("starter-metrics") / PROJECT
+    starter.render(dest, project_name=PROJECT, package=PACKAGE, metrics="true")
+    return dest
+
+
 def test_only_the_service_is_generated(service: Path) -> None:
     files = sorted(str(p.relative_to(service)) for p in service.rglob("*") if p.is_file())
     assert not [f for f in files if f.startswith(("lab/", "wsgi/", "asgi/", "docs/", "starter/", "docker/"))]
@@ -154,6 +162,27 @@ def test_every_import_its_environment_has_is_a_reserved_name(service: Path) -> N
     assert sorted(candidates - reserved) == []
 
 
+def test_with_metrics_its_own_make_test_passes(with_metrics: Path) -> None:
+    """Its tests scrape the metrics port after real requests on two workers and check the counts."""
+    assert (with_metrics / PACKAGE / "metrics.py").is_file()
+    result = run(with_metrics, "make", "test")
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    assert (
+        "test_metrics_count_real_requests_on_a_port_of_their_own PASSED"
+        in run(with_metrics, "uv", "run", "--locked", "pytest", "-v", "-k", "metrics").stdout
+    )
+
+
+def test_without_metrics_nothing_of_them_is_generated(service: Path) -> None:
+    assert not (service / PACKAGE / "metrics.py").exists()
+    made = {".venv", ".mypy_cache", ".ruff_cache", ".pytest_cache", "__pycache__"}  # by its make test
+    generated = [p for p in service.rglob("*") if p.is_file() and not made & set(p.parts)]
+    generated = [p for p in generated if p.name != "uv.lock"]
+    assert [p for p in generated if "prometheus" in p.read_text(errors="replace").lower()] == [
+        service / "pyproject.toml"  # the group is declared (one lock for both answers), not installed
+    ]
+
+
 def test_its_dockerfiles_pass_hadolint(service: Path) -> None:
     result = run(service, "hadolint", "Dockerfile", "nginx/Dockerfile")
     assert result.returncode == 0, result.stdout + result.stderr
@@ -223,7 +252,9 @@ def test_its_workflow_passes_zizmor(service: Path, tmp_path: Path) -> None:
     assert failed.returncode != 0 and "unpinned-uses" in failed.stdout + failed.stderr
 
 
-def test_its_manifests_are_valid_kubernetes(service: Path) -> None:
+@pytest.mark.parametrize("variant", ["service", "with_metrics"])
+def test_its_manifests_are_valid_kubernetes(variant: str, request: pytest.FixtureRequest) -> None:
+    service: Path = request.getfixturevalue(variant)
     manifests = sorted((service / "k8s").glob("*.yaml"))
     kustomization = service / "k8s" / "kustomization.yaml"
     resources = [
@@ -320,6 +351,26 @@ def test_its_image_builds_and_serves_the_nested_package(
     RECORD.parent.mkdir(exist_ok=True)
     RECORD.write_text(json.dumps(record, indent=2) + "\n")
     assert started <= 5, f"{started:.2f} s from run to /health"
+
+
+@pytest.mark.images
+def test_with_metrics_its_image_serves_them(
+    with_metrics: Path, container: list[str], bases: dict[str, str]
+) -> None:
+    """The image installs the metrics group: /metrics answers on its own port, inside the container."""
+    image = f"localhost/{PROJECT}-metrics:test"
+    images.build(container, with_metrics / "Dockerfile", image, bases, context=with_metrics)
+    box = Running(container, image)
+    try:
+        box.wait_answering("/health")
+        scrape = (
+            "import urllib.request as u; print(u.urlopen('http://127.0.0.1:9464/metrics').read().decode())"
+        )
+        scraped = box.exec("/venv/bin/python", "-c", scrape)
+    finally:
+        box.remove()
+    assert scraped.returncode == 0, scraped.stderr
+    assert "# TYPE http_requests_total counter" in scraped.stdout
 
 
 # lstat: bin/python is a symlink into the base image, not part of the app's layer.
