@@ -363,6 +363,7 @@ def test_with_metrics_its_image_serves_them(
     box = Running(container, image)
     try:
         box.wait_answering("/health")
+        assert http_get("127.0.0.1", box.port, "/items/1")[0] == 404
         scrape = (
             "import urllib.request as u; print(u.urlopen('http://127.0.0.1:9464/metrics').read().decode())"
         )
@@ -370,7 +371,8 @@ def test_with_metrics_its_image_serves_them(
     finally:
         box.remove()
     assert scraped.returncode == 0, scraped.stderr
-    assert "# TYPE http_requests_total counter" in scraped.stdout
+    [counted] = [line for line in scraped.stdout.splitlines() if line.startswith("http_requests_total{")]
+    assert 'route="/items/{item_id}"' in counted and 'status="404"' in counted and counted.endswith(" 1.0")
 
 
 # lstat: bin/python is a symlink into the base image, not part of the app's layer.
