@@ -11,6 +11,7 @@ import keyword
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -21,7 +22,7 @@ import yaml
 
 from lab import ROOT
 from lab.infra import images, starter
-from lab.infra.processes import http_get
+from lab.infra.processes import free_port, http_get
 from tests.containers import Running
 
 pytestmark = pytest.mark.timeout(900)  # the first `make test` downloads the service's dependencies
@@ -182,6 +183,30 @@ def test_without_metrics_nothing_of_them_is_generated(service: Path) -> None:
     assert [p for p in generated if "prometheus" in p.read_text(errors="replace").lower()] == [
         service / "pyproject.toml"  # the group is declared (one lock for both answers), not installed
     ]
+
+
+@pytest.mark.parametrize("target", ["run", "dev"])
+def test_make_run_and_make_dev_serve(service: Path, target: str) -> None:
+    """The README's two ways to serve it locally answer /health (on a free port, given as PORT)."""
+    port = free_port()
+    env = {**os.environ, "PATH": f"{BIN}:{os.environ['PATH']}", "PORT": str(port), "HOST": "127.0.0.1"}
+    process = subprocess.Popen(["make", "-s", target], cwd=service, env=env, start_new_session=True,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+    try:
+        deadline = time.monotonic() + 60
+        while not answers(port):
+            assert process.poll() is None and time.monotonic() < deadline, f"make {target} did not serve"
+            time.sleep(0.1)
+    finally:
+        os.killpg(process.pid, signal.SIGTERM)
+        process.wait(timeout=30)
+
+
+def answers(port: int) -> bool:
+    try:
+        return http_get("127.0.0.1", port, "/health", timeout=1)[0] == 200
+    except OSError:
+        return False
 
 
 def test_its_dockerfiles_pass_hadolint(service: Path) -> None:
