@@ -14,17 +14,21 @@ start-up and close at shut-down, once per worker process.
 Run with:  python -m lab postgres    (a throwaway PostgreSQL; it prints DATABASE_URL)
            DATABASE_URL=postgresql://... uvicorn asgi.db_app:app
 Test with: time (seq 10 | xargs -P10 -I{} curl -s http://127.0.0.1:8000/)   (watch: 2 rounds of 1 s)
+Served-By, Started-At and Server-Timing name the slot that held a connection, from
+when it got one (curl -i).
 """
 
 from __future__ import annotations
 
 import os
+import threading
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 import anyio.to_thread
 import psycopg
-from fastapi import FastAPI, Request
+from fastapi import FastAPI, Request, Response
 from fastapi.responses import JSONResponse
 from fastapi_offline import FastAPIOffline
 from psycopg_pool import AsyncConnectionPool, ConnectionPool, PoolTimeout
@@ -56,6 +60,14 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
 app = FastAPIOffline(title="WSGI vs ASGI lab: a real database", lifespan=lifespan)
 
 
+def served_by(response: Response, started: float, thread: bool = False) -> None:
+    """Name the slot that served the request (the process; a `def` route's thread too), when, how long."""
+    slot = f"pid={os.getpid()}" + (f" thread={threading.get_native_id()}" if thread else "")
+    response.headers["Served-By"] = slot
+    response.headers["Started-At"] = f"{started:.6f}"
+    response.headers["Server-Timing"] = f"app;dur={(time.time() - started) * 1000:.1f}"
+
+
 @app.exception_handler(PoolTimeout)
 async def no_connection(request: Request, error: PoolTimeout) -> JSONResponse:
     return JSONResponse({"detail": f"no database connection within {POOL_TIMEOUT:g} s"}, status_code=503)
@@ -67,23 +79,29 @@ async def database_down(request: Request, error: psycopg.OperationalError) -> JS
 
 
 @app.get("/")
-async def query() -> dict[str, float]:
+async def query(response: Response) -> dict[str, float]:
     async with pool.connection() as conn:  # awaits a free connection: the loop serves others meanwhile
+        started = time.time()  # the slot here is a connection: waiting for one was queueing
         await conn.execute(QUERY, [SLOW_SECONDS])
+    served_by(response, started)
     return {"waited": SLOW_SECONDS}
 
 
 @app.get("/def")
-def query_in_a_thread() -> dict[str, float]:
+def query_in_a_thread(response: Response) -> dict[str, float]:
     with sync_pool.connection() as conn:  # a thread blocks here until one of POOL_SIZE connections frees
+        started = time.time()
         conn.execute(QUERY, [SLOW_SECONDS])
+    served_by(response, started, thread=True)
     return {"waited": SLOW_SECONDS}
 
 
 @app.get("/sync-in-async")
-async def blocking_query() -> dict[str, float]:
+async def blocking_query(response: Response) -> dict[str, float]:
     with sync_pool.connection() as conn:  # the bug: a blocking driver call on the event loop
+        started = time.time()
         conn.execute(QUERY, [SLOW_SECONDS])
+    served_by(response, started)
     return {"waited": SLOW_SECONDS}
 
 

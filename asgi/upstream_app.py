@@ -10,16 +10,18 @@ UPSTREAM_TIMEOUT for a connection gives 503; an upstream that is down, 502.
 Run with:  uvicorn asgi.slow_app:app --port 8003 &      (the upstream)
            uvicorn asgi.upstream_app:app
 Test with: time (seq 32 | xargs -P32 -I{} curl -s http://127.0.0.1:8000/)   (watch: 1 round of 1 s)
+Served-By, Started-At and Server-Timing name the process, when it began and how long (curl -i).
 """
 
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 import httpx2
-from fastapi import FastAPI, Request
+from fastapi import FastAPI, Request, Response
 from fastapi.responses import JSONResponse, PlainTextResponse
 from fastapi_offline import FastAPIOffline
 
@@ -53,9 +55,14 @@ async def upstream_down(request: Request, error: httpx2.HTTPError) -> JSONRespon
 
 
 @app.get("/", response_class=PlainTextResponse)
-async def call_upstream(request: Request) -> str:
+async def call_upstream(request: Request, response: Response) -> str:
+    started = time.time()
     client: httpx2.AsyncClient = request.app.state.client
     answer = await client.get(UPSTREAM_URL)  # awaits: the loop serves other requests meanwhile
+    # Who served it (this process's event loop), when it began, and for how long: curl -i shows them.
+    response.headers["Served-By"] = f"pid={os.getpid()}"
+    response.headers["Started-At"] = f"{started:.6f}"
+    response.headers["Server-Timing"] = f"app;dur={(time.time() - started) * 1000:.1f}"
     return f"upstream said: {answer.text}"
 
 

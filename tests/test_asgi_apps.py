@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import time
 from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
 
 from asgi import app as hello
-from asgi import blocking_app, fastapi_app, slow_app, starlette_app, stream_app
+from asgi import blocking_app, cpu_app, fastapi_app, slow_app, starlette_app, stream_app
 
 Message = dict[str, Any]
 
@@ -104,3 +106,32 @@ def test_health_skips_the_slow_path(app: Any, body: bytes, monkeypatch: pytest.M
     sent = drive(app.app, http_scope("/health"), [REQUEST])
     assert sent[0]["status"] == 200
     assert b"".join(m.get("body", b"") for m in sent[1:]) == body
+
+
+@pytest.mark.parametrize(
+    "module", [slow_app, blocking_app, cpu_app], ids=["slow_app", "blocking_app", "cpu_app"]
+)
+def test_the_answer_names_its_process_and_its_time(module: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(module, "SLOW_SECONDS", 0.05, raising=module is not cpu_app)
+    before = time.time()
+    start, _ = drive(module.app, http_scope(), [REQUEST])
+    after = time.time()
+    headers = dict(start["headers"])
+    assert headers[b"served-by"] == f"pid={os.getpid()}".encode()  # an event loop: the process is the slot
+    assert before <= float(headers[b"started-at"]) <= after
+    took = float(headers[b"server-timing"].removeprefix(b"app;dur="))
+    assert took <= (after - before) * 1000 + 0.1
+    assert took >= (50.0 if module is not cpu_app else 0.0)
+
+
+def test_fastapi_slow_routes_name_their_slot_a_def_route_its_thread_too(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(fastapi_app, "SLOW_SECONDS", 0.01)
+    with TestClient(fastapi_app.app) as client:
+        on_the_loop, in_a_thread = client.get("/slow").headers, client.get("/slow-sync").headers
+        assert "served-by" not in client.get("/").headers  # hello stays as small as it was
+    assert on_the_loop["served-by"] == f"pid={os.getpid()}"
+    pid, thread = in_a_thread["served-by"].split()
+    assert pid == f"pid={os.getpid()}" and thread.startswith("thread=")
+    assert float(in_a_thread["server-timing"].removeprefix("app;dur=")) >= 10.0

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import threading
+import time
 from collections.abc import Iterable
 from typing import Any
 from wsgiref.util import setup_testing_defaults
@@ -11,7 +14,7 @@ import pytest
 
 from lab.infra.processes import free_port
 from wsgi import app as hello
-from wsgi import db_app, slow_app, stream_app, upstream_app
+from wsgi import cpu_app, db_app, slow_app, stream_app, upstream_app
 
 
 def call(app: Any, path: str = "/") -> tuple[str, dict[str, str], bytes]:
@@ -69,3 +72,20 @@ def test_health_skips_the_slow_path(app: Any, body: bytes, monkeypatch: pytest.M
     monkeypatch.setattr(app, "SLOW_SECONDS", 60.0)  # were /health to sleep, this test would hang
     status, _, answer = call(app.app, "/health")
     assert (status, answer) == ("200 OK", body)
+
+
+@pytest.mark.parametrize("module", [slow_app, cpu_app], ids=["slow_app", "cpu_app"])
+def test_the_answer_names_its_worker_and_thread_and_its_time(
+    module: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    if module is slow_app:
+        monkeypatch.setattr(slow_app, "SLOW_SECONDS", 0.05)
+    before = time.time()
+    _, headers, _ = call(module.app)
+    after = time.time()
+    assert headers["Served-By"] == f"pid={os.getpid()} thread={threading.get_native_id()}"
+    assert before <= float(headers["Started-At"]) <= after
+    took = float(headers["Server-Timing"].removeprefix("app;dur="))
+    assert took <= (after - before) * 1000 + 0.1
+    if module is slow_app:
+        assert took >= 50.0  # the sleep, in ms

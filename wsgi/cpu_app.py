@@ -9,12 +9,17 @@ Run with:  gunicorn -w 4 wsgi.cpu_app:app   (from the repository root, where gun
 Test with: time (seq 40 | xargs -P40 -I{} curl -s -o /dev/null http://127.0.0.1:8000/)
 CPU_ROUNDS sets the hashes per request (default 20000: about 10 ms of one core).
 asgi/cpu_app.py does the same work.
+Who served you: curl -i http://127.0.0.1:8000/ shows Served-By (the worker's
+process and thread), Started-At (when it began, in Unix seconds) and
+Server-Timing (how long it held the worker, in ms).
 """
 
 from __future__ import annotations
 
 import hashlib
 import os
+import threading
+import time
 from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
@@ -33,9 +38,17 @@ def work(rounds: int = CPU_ROUNDS) -> bytes:
 
 
 def app(environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
+    started = time.time()
     body = f"{CPU_ROUNDS} rounds of SHA-256: {work().hex()}\n".encode()
     start_response(
         "200 OK",
-        [("Content-Type", "text/plain; charset=utf-8"), ("Content-Length", str(len(body)))],
+        [
+            ("Content-Type", "text/plain; charset=utf-8"),
+            ("Content-Length", str(len(body))),
+            # The slot that served it: one process and one of its threads, busy until now.
+            ("Served-By", f"pid={os.getpid()} thread={threading.get_native_id()}"),
+            ("Started-At", f"{started:.6f}"),
+            ("Server-Timing", f"app;dur={(time.time() - started) * 1000:.1f}"),
+        ],
     )
     return [body]

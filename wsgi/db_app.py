@@ -9,13 +9,16 @@ POOL_TIMEOUT seconds (default 30), then get a 503. The pool is a slot too.
 Run with:  python -m lab postgres    (a throwaway PostgreSQL; it prints DATABASE_URL)
            DATABASE_URL=postgresql://... gunicorn -w 1 --threads 16 wsgi.db_app:app
 Test with: time (seq 10 | xargs -P10 -I{} curl -s http://127.0.0.1:8000/)   (watch: 2 rounds, not 1)
-GET /health answers without touching the database.
+GET /health answers without touching the database. Served-By, Started-At and
+Server-Timing name the thread that held a connection, from when it got one (curl -i).
 """
 
 from __future__ import annotations
 
 import atexit
 import os
+import threading
+import time
 from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
@@ -39,12 +42,22 @@ pool = ConnectionPool(
 atexit.register(pool.close)  # the worker's clean exit closes every connection
 
 
-def respond(start_response: StartResponse, status: str, text: str) -> list[bytes]:
+def respond(
+    start_response: StartResponse, status: str, text: str, more: list[tuple[str, str]] | None = None
+) -> list[bytes]:
     body = text.encode()
-    start_response(
-        status, [("Content-Type", "text/plain; charset=utf-8"), ("Content-Length", str(len(body)))]
-    )
+    headers = [("Content-Type", "text/plain; charset=utf-8"), ("Content-Length", str(len(body)))]
+    start_response(status, headers + (more or []))
     return [body]
+
+
+def served_by(started: float) -> list[tuple[str, str]]:
+    """Headers naming the slot that served the request (process and thread), when and how long."""
+    return [
+        ("Served-By", f"pid={os.getpid()} thread={threading.get_native_id()}"),
+        ("Started-At", f"{started:.6f}"),
+        ("Server-Timing", f"app;dur={(time.time() - started) * 1000:.1f}"),
+    ]
 
 
 def app(environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
@@ -53,6 +66,7 @@ def app(environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[byt
     pool.open()
     try:
         with pool.connection() as conn:  # waits here when every connection is busy
+            started = time.time()  # the slot here is a connection: waiting for one was queueing
             conn.execute("SELECT pg_sleep(%s)", [SLOW_SECONDS])
     except PoolTimeout:
         return respond(
@@ -60,4 +74,4 @@ def app(environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[byt
         )
     except psycopg.OperationalError as error:
         return respond(start_response, "503 Service Unavailable", f"database unavailable: {error}\n")
-    return respond(start_response, "200 OK", f"Waited {SLOW_SECONDS} s in the database\n")
+    return respond(start_response, "200 OK", f"Waited {SLOW_SECONDS} s in the database\n", served_by(started))

@@ -9,13 +9,16 @@ UPSTREAM_TIMEOUT seconds, then get a 503. An upstream that is down gives 502.
 Run with:  uvicorn asgi.slow_app:app --port 8003 &      (the upstream)
            gunicorn -w 1 --threads 16 wsgi.upstream_app:app
 Test with: time (seq 32 | xargs -P32 -I{} curl -s http://127.0.0.1:8000/)   (watch: 2 rounds of 1 s)
-GET /health answers without calling the upstream.
+GET /health answers without calling the upstream. Served-By, Started-At and
+Server-Timing name the worker's process and thread, when it began and how long (curl -i).
 """
 
 from __future__ import annotations
 
 import atexit
 import os
+import threading
+import time
 from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
@@ -39,17 +42,28 @@ client = httpx2.Client(
 atexit.register(client.close)
 
 
-def respond(start_response: StartResponse, status: str, text: str) -> list[bytes]:
+def respond(
+    start_response: StartResponse, status: str, text: str, more: list[tuple[str, str]] | None = None
+) -> list[bytes]:
     body = text.encode()
-    start_response(
-        status, [("Content-Type", "text/plain; charset=utf-8"), ("Content-Length", str(len(body)))]
-    )
+    headers = [("Content-Type", "text/plain; charset=utf-8"), ("Content-Length", str(len(body)))]
+    start_response(status, headers + (more or []))
     return [body]
+
+
+def served_by(started: float) -> list[tuple[str, str]]:
+    """Headers naming the slot that served the request (process and thread), when and how long."""
+    return [
+        ("Served-By", f"pid={os.getpid()} thread={threading.get_native_id()}"),
+        ("Started-At", f"{started:.6f}"),
+        ("Server-Timing", f"app;dur={(time.time() - started) * 1000:.1f}"),
+    ]
 
 
 def app(environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
     if environ.get("PATH_INFO") == "/health":
         return respond(start_response, "200 OK", "ok\n")
+    started = time.time()
     try:
         answer = client.get(UPSTREAM_URL)  # the worker (or thread) waits here
     except httpx2.PoolTimeout:
@@ -60,4 +74,4 @@ def app(environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[byt
         )
     except httpx2.HTTPError as error:
         return respond(start_response, "502 Bad Gateway", f"upstream unavailable: {error!r}\n")
-    return respond(start_response, "200 OK", f"upstream said: {answer.text}")
+    return respond(start_response, "200 OK", f"upstream said: {answer.text}", served_by(started))
