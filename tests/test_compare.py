@@ -23,7 +23,8 @@ FIELDS = {"stack", "interface", "slots", "users", "bound_rps", "measured_rps", "
           "p95_ms", "p99_ms", "latency_lower_bounds", "requests", "ok", "failures", "failure_rps",
           "failure_reasons", "censored", "generator_bound", "server_cpu_us_per_request", "utilisation",
           "peak_rps_per_cpu", "peak_rps_per_cpu_min", "peak_rps_per_cpu_max", "peak_cpu_us_per_request",
-          "access_log", "other_cpu_cores", "machine_busy"}  # fmt: skip
+          "access_log", "other_cpu_cores", "machine_busy", "in_server", "queued", "expected_in_server",
+          "slots_seen", "processes_seen", "unnamed"}  # fmt: skip
 ENVIRONMENT = {"cpu_model", "usable_cpus", "python", "versions", "git_commit", "command"}
 
 
@@ -52,9 +53,22 @@ def test_short_comparison_writes_every_report_and_asgi_beats_sync(tmp_path: Path
     result = run_compare("--stacks", "gunicorn-sync,uvicorn", "--users", "10", "--duration", "9",
                          "--slow-seconds", "0.2", "--processes", "2", "--out", str(out))  # fmt: skip
     assert result.returncode == 0, result.stderr + result.stdout
-    for name in ("summary.json", "summary.md", "chart.png", "locust.html", "locust_stats.csv"):
+    for name in (
+        "summary.json",
+        "summary.md",
+        "chart.png",
+        "timeline.png",
+        "locust.html",
+        "locust_stats.csv",
+    ):
         assert (out / name).stat().st_size > 0, name
     rows = summary(out)
+    # Seen from inside, by the apps' own headers: sync holds its 4 workers and queues the other 6 users;
+    # the event loop holds all 10. Never more than the users, whose one request each is somewhere.
+    sync, loop = rows["gunicorn-sync"], rows["uvicorn"]
+    assert 0.9 * 4 <= sync["in_server"] <= 4.05 and sync["processes_seen"] == 4
+    assert 0.9 * 10 <= loop["in_server"] + loop["queued"] <= 10.05 and loop["processes_seen"] == 1
+    assert loop["queued"] < 1 < 5 < sync["queued"]
     assert set(rows) == {"gunicorn-sync", "uvicorn"}
     for row in rows.values():
         assert set(row) >= FIELDS

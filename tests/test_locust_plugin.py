@@ -8,6 +8,9 @@ import subprocess
 import sys
 from pathlib import Path
 
+import psutil
+import pytest
+
 from lab import ROOT
 from lab.infra.processes import free_port, running
 from lab.measure.requests import read_requests
@@ -44,3 +47,18 @@ def test_requests_still_waiting_at_the_stop_are_recorded_as_censored(tmp_path: P
     assert len(requests) == 4
     assert all(r.censored for r in requests)
     assert all(2.0 <= r.end - r.start < 8.0 for r in requests)  # waited the run's length so far
+
+
+def test_each_answer_records_the_slot_that_served_it_and_when(tmp_path: Path) -> None:
+    """gunicorn -w 4, 4 users of 0.3 s: each answer names a worker, held inside the request's own span."""
+    stack = BY_NAME["gunicorn-sync"]
+    with running([stack], "slow", tmp_path / "logs", env={"SLOW_SECONDS": "0.3"}) as (server,):
+        run_locust({"gunicorn-sync": f"{server.url}/"}, ["GunicornSync"], 3, tmp_path / "timeline")
+        workers = {child.pid for child in psutil.Process(server.process.pid).children()}
+    answered = [r for r in read_requests(tmp_path / "timeline")["gunicorn-sync"] if r.ok]
+    assert len(answered) >= 8
+    for r in answered:
+        pid, thread = (int(part.split("=")[1]) for part in r.slot.split())
+        assert pid in workers and thread > 0
+        assert r.start - 0.001 <= r.app_start < r.app_end <= r.end + 0.001  # one clock, 1 ms of rounding
+        assert r.app_end - r.app_start == pytest.approx(0.3, abs=0.1)  # Server-Timing's duration

@@ -24,6 +24,10 @@ class Request:
     end: float  # for a censored request: when the run stopped
     name: str
     outcome: str  # "ok", "failed: <reason>", or "censored" (still waiting at the stop)
+    # What the app said of itself (its Served-By, Started-At and Server-Timing headers), where it did:
+    slot: str = ""  # "pid=1234 thread=1240" (WSGI) or "pid=1234" (ASGI)
+    app_start: float = math.nan  # when the app took it: the wait before this was the queue
+    app_end: float = math.nan  # when the app let it go
 
     @property
     def ok(self) -> bool:
@@ -43,8 +47,9 @@ def read_requests(folder: Path) -> dict[str, list[Request]]:
     by_name: dict[str, list[Request]] = defaultdict(list)
     for path in sorted(folder.glob("requests-*.csv")):
         with path.open(newline="") as file:
-            for start, end, name, outcome in csv.reader(file):
-                by_name[name].append(Request(float(start), float(end), name, outcome))
+            for start, end, name, outcome, slot, app_start, app_end in csv.reader(file):
+                app = (float(app_start), float(app_end)) if slot else (math.nan, math.nan)
+                by_name[name].append(Request(float(start), float(end), name, outcome, slot, *app))
     for requests in by_name.values():
         requests.sort(key=lambda r: r.end)
     return by_name

@@ -14,7 +14,8 @@ from dataclasses import dataclass, field
 from lab.measure.cpu import BUSY
 from lab.measure.peak import Peak
 from lab.measure.requests import Observed, shortest_window
-from lab.report.format import busy, fmt, pct
+from lab.measure.slots import Occupancy, expected_in_server
+from lab.report.format import busy, fmt, pct, plural
 from lab.servers.base import Slots, Stack
 
 SATURATED = 0.9  # a locust process above 90% of a core can't send faster: it is the bottleneck
@@ -35,6 +36,7 @@ class Sample:
     peak: Peak | None = None  # hello: its peak under wrk (None: not measured, wrk missing)
     access_log: bool = False  # the server wrote a line per request, as its command has it
     other_cores: float = NAN  # cores processes the lab did not start kept busy over the window
+    occupancy: Occupancy | None = None  # in the app and queued, from the app's own headers (None: unnamed)
 
 
 @dataclass(frozen=True)
@@ -84,6 +86,13 @@ class Result:
     proxy_cpu_us_per_request: float  # its CPU over the window / requests through it
     other_cpu_cores: float  # cores processes the lab did not start kept busy over the window
     machine_busy: bool  # other_cpu_cores above BUSY: the numbers may be low, rerun on a quiet machine
+    # From the app's own headers, averaged over the window less its last round (nan: the app named no slot)
+    in_server: float  # requests the app was serving at once
+    queued: float  # requests sent but not yet taken by the app
+    expected_in_server: int  # what Little's law says of in_server: every user, or every slot when fewer
+    slots_seen: int | None  # distinct slots (a process, or a process and thread) that served a request
+    processes_seen: int | None  # the processes they belong to
+    unnamed: int  # requests answered in that stretch without naming a slot (failures): not in the counts
     explanation: str = field(default="")
 
 
@@ -99,7 +108,7 @@ def row(
     proxy: str | None = None,
 ) -> Result:
     """One stack's numbers beside its bound. `service`: seconds each request waits (0 where none does)."""
-    seen, hello = sample.seen, kind == "hello"
+    seen, hello, inside = sample.seen, kind == "hello", sample.occupancy
     if kind == "cpu":
         # The CPU a request costs, measured on the server over the window: the machine's speed
         # drifts between runs, and the server's own HTTP work is part of each request too.
@@ -164,6 +173,12 @@ def row(
         proxy_cpu_us_per_request=round(sample.proxy_cpu_per_request * 1e6, 1),
         other_cpu_cores=round(others, 3),
         machine_busy=others > BUSY,
+        in_server=round(inside.in_server, 2) if inside else NAN,
+        queued=round(inside.queued, 2) if inside else NAN,
+        expected_in_server=expected_in_server(slots.count, users),
+        slots_seen=inside.slots_seen if inside else None,
+        processes_seen=inside.processes_seen if inside else None,
+        unnamed=inside.unnamed if inside else 0,
     )
     return Result(**{**result.__dict__, "explanation": explain(result, stack, service)})
 
@@ -190,6 +205,7 @@ def explain(r: Result, stack: Stack, seconds: float) -> str:
         else:
             why = f"{r.slots_why} = {r.slots} in flight {rate} ({r.binding} binds)"
         why += f"; measured {r.measured_rps:g} ({r.efficiency:.0%})."
+        why += inside_words(r)
         if r.scenario == "cpu" and not math.isnan(r.locust_cpu_peak):
             why += f" The busiest locust process used {r.locust_cpu_peak:.0%} of a core of the same CPUs."
         if r.scenario == "cpu" and stack.server.beside_gil:
@@ -229,6 +245,39 @@ def explain(r: Result, stack: Stack, seconds: float) -> str:
     if r.machine_busy:
         why += f" {busy(r.other_cpu_cores)}."
     return why
+
+
+SLOTS_HELD = 0.05  # in the app within 5% of what Little's law expects: the slots were held full
+
+
+def inside_words(r: Result) -> str:
+    """What the app's own headers said: requests it held at once beside the slots, and the queue."""
+    if math.isnan(r.in_server):
+        return ""
+    expected = r.expected_in_server
+    why = (
+        f" Inside, from the app's headers: {r.in_server:g} in the app at once (of"
+        f" {plural(expected, 'user' if r.binding == 'users' else 'slot')}), {r.queued:g} queued for one;"
+        f" {served_by(r.slots_seen or 0, r.processes_seen or 0)}."
+    )
+    if r.scenario == "cpu":  # threads that compute take turns at the GIL: in the app, not all running
+        return why
+    if abs(r.in_server / expected - 1) > SLOTS_HELD:
+        held = "fewer" if r.in_server < expected else "more"
+        why += f" That is {held} than its {expected}: " + (
+            "the slots were not kept full (see measured above)."
+            if held == "fewer"
+            else "some requests it counts were waiting inside the app for a limit it takes after starting."
+        )
+    if r.unnamed:
+        why += f" {plural(r.unnamed, 'request')} answered without naming a slot (failures): not counted."
+    return why
+
+
+def served_by(slots: int, processes: int) -> str:
+    """ "served by 4 processes", or "by 16 threads in 1 process": the distinct slots the app named."""
+    those = f"{processes} process{'' if processes == 1 else 'es'}"
+    return f"served by {those}" if slots == processes else f"served by {slots} threads in {those}"
 
 
 def hello_words(r: Result) -> str:
@@ -366,6 +415,8 @@ def table(results: list[Result]) -> list[list[str]]:
             "slots",
             "users",
             "limit",
+            "in server",
+            "queued",
             "bound rps",
             "measured rps",
             "eff.",
@@ -390,6 +441,8 @@ def table(results: list[Result]) -> list[list[str]]:
                 "inf" if r.slots is None else str(r.slots),
                 str(r.users),
                 r.binding,
+                fmt(r.in_server),
+                fmt(r.queued),
                 fmt(r.bound_rps),
                 fmt(r.measured_rps),
                 pct(r.efficiency),
@@ -409,6 +462,8 @@ def table(results: list[Result]) -> list[list[str]]:
 LEGEND = (
     "slots: requests the stack serves at once, read from its command; limit: what binds them "
     "(workers, threads, a pool, the GIL or the CPUs; users when the stack could take more); "
+    "in server, queued: requests the app was serving at once, and those sent but not yet taken, "
+    "averaged over the window from the app's own headers (Served-By, Started-At, Server-Timing); "
     "bound: Little's law, slots in flight / time per request; eff.: measured / bound; "
     "CPU us/req: server CPU per request; waiting: requests still open when the run stopped."
 )

@@ -25,8 +25,9 @@ from lab.measure import peak
 from lab.measure.cpu import CPU_RESOLUTION, CpuSampler
 from lab.measure.machine import cpu_ids, usable_cpus
 from lab.measure.requests import Request, Window, observe, read_requests, settle_seconds, steady_window
+from lab.measure.slots import occupancy
 from lab.measure.theory import choose_duration, compute_seconds, time_in_system
-from lab.report import charts
+from lab.report import charts, timeline
 from lab.report.closed import (
     Result,
     Sample,
@@ -178,6 +179,7 @@ class Closed:
         write_markdown(out / "summary.md", plan.title, table(results), words)
         if results:
             charts.bars(results, plan.title, out / "chart.png")
+            timeline.draw(results, out / "timeline", plan.title, out / "timeline.png")
         lines = [aligned(table(results)), legend(results), ""] if results else []
         lines += [f"{r.stack}: {r.explanation}" for r in results] + [f"\nNOTE: {note}" for note in notes]
         return "\n".join(lines)
@@ -300,10 +302,10 @@ def measured(
     window = steady_window(everyone, settle_seconds(time_in_system(slots, load.users, load.service)))
     if window is None or window.seconds <= 0:  # stopped before its steady state: nothing to report
         return Sample(observe(requests, Window(0.0, 0.0)), 0.0, stopped_early=stopped_early)
-    seen = observe(requests, window)
+    seen, inside = observe(requests, window), occupancy(requests, window)
     interval = sampler.interval(window.begin, window.finish)
     if interval is None:
-        return Sample(seen, window.seconds, stopped_early=stopped_early)
+        return Sample(seen, window.seconds, stopped_early=stopped_early, occupancy=inside)
     cpu = sampler.seconds(name, interval)
     done = sum(1 for r in requests if r.ok and interval.begin <= r.end <= interval.finish)
     proxy = math.nan
@@ -321,4 +323,5 @@ def measured(
         proxy_cpu_per_request=proxy,
         stopped_early=stopped_early,
         other_cores=sampler.others(interval),
+        occupancy=inside,
     )

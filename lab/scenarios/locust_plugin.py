@@ -4,9 +4,11 @@ Locust's own CSV aggregates over the whole run; the comparison needs the
 steady-state window alone, failures apart from successes, and the requests
 still waiting when the run stopped (locust drops those without a word: each
 one's user is killed mid-request). Each locust process writes one row per
-request to LAB_TIMELINE_DIR when it quits: start, end, name, outcome, where
-outcome is "ok", "failed: <reason>", or "censored" (in flight at the stop; its
-end is the stop, so its latency is a lower bound).
+request to LAB_TIMELINE_DIR when it quits: start, end, name, outcome, slot,
+app start, app end. The outcome is "ok", "failed: <reason>", or "censored" (in
+flight at the stop; its end is the stop, so its latency is a lower bound). The
+last three are what the app said in its Served-By, Started-At and Server-Timing
+headers (empty where it said nothing): which slot served the request, and when.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from __future__ import annotations
 import csv
 import functools
 import os
+import re
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -24,7 +27,7 @@ from locust import events
 from locust.clients import HttpSession
 from locust.contrib.fasthttp import FastHttpSession
 
-_requests: list[tuple[float, float, str, str]] = []
+_requests: list[tuple[float, float, str, str, str, str, str]] = []
 _in_flight: dict[Any, tuple[float, str]] = {}  # user greenlet -> (start, name) of its open request
 _stopped = False  # after the stop, answers belong to requests already counted as censored
 
@@ -51,19 +54,31 @@ FastHttpSession.request = _track(FastHttpSession.request)  # type: ignore[method
 HttpSession.request = _track(HttpSession.request)  # type: ignore[method-assign]
 
 
+def served(response: Any) -> tuple[str, str, str]:
+    """(slot, app start, app end) from the app's headers, or three empty strings."""
+    headers = getattr(response, "headers", None) or {}
+    slot, started = headers.get("Served-By") or "", headers.get("Started-At") or ""
+    took = re.search(r"\bapp;dur=([0-9.]+)", headers.get("Server-Timing") or "")
+    if not (slot and started and took):
+        return "", "", ""
+    return slot, started, f"{float(started) + float(took[1]) / 1000:.6f}"
+
+
 @events.request.add_listener
-def record(name: str, response_time: float, start_time: float, exception: Any, **kwargs: Any) -> None:
+def record(
+    name: str, response_time: float, start_time: float, exception: Any, response: Any = None, **kwargs: Any
+) -> None:
     if _stopped:
         return
     outcome = "ok" if exception is None else f"failed: {type(exception).__name__}: {exception}"[:200]
-    _requests.append((start_time, start_time + response_time / 1000, name, outcome))
+    _requests.append((start_time, start_time + response_time / 1000, name, outcome, *served(response)))
 
 
 @events.test_stopping.add_listener
 def censor(**kwargs: Any) -> None:
     global _stopped
     _stopped, stop = True, time.time()
-    _requests.extend((start, stop, name, "censored") for start, name in list(_in_flight.values()))
+    _requests.extend((start, stop, name, "censored", "", "", "") for start, name in list(_in_flight.values()))
     _in_flight.clear()
 
 

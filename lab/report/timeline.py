@@ -1,0 +1,137 @@
+"""timeline.png: a few seconds of each stack's steady window, every request drawn on the slot that served it.
+
+One lane per slot the app named (a process, or a process and one of its threads); requests that one
+event loop held at once stack in sub-lanes. Each request is a bar, pale while it queued for a slot
+and dark while the app had it. WSGI stacks on the left, ASGI on the right, each in its own colour.
+Sized for a projector: 1920x1080 pixels, no text under 14 pt.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from lab.measure.requests import Request, read_requests
+from lab.measure.slots import lanes
+
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
+
+    from lab.report.closed import Result
+
+SLICE = 3.0  # seconds drawn: three rounds of the default 1 s wait
+COLOURS = {"WSGI": "#1565c0", "ASGI": "#e65100"}  # one hue each, pale for the queue, dark in the app
+BIN = 0.002  # seconds per pixel column of the picture
+GAP = 0.004  # of the slice: about 8 pixels between two bars on one lane
+FONT = 14  # points, at 1920x1080: readable from the back of a room
+CAPTION = (
+    "Each bar is one request: dark while the app had it, on the lane of the slot that served it (a process,"
+    " or a thread);\npale while it waited in the queue. Look at the dark share of each panel: a WSGI worker"
+    " or thread holds one request at a time, an event loop holds them all."
+)
+
+
+def stretch(requests: Sequence[Request]) -> tuple[float, float] | None:
+    """The last SLICE seconds in which every request the app held had answered before the stop."""
+    named = [r for r in requests if r.slot]
+    if not named:
+        return None
+    finish = max(r.end for r in requests) - max(r.end - r.app_start for r in named)
+    return finish - SLICE, finish
+
+
+def draw(results: Sequence[Result], folder: Path, title: str, path: Path) -> bool:
+    """timeline.png for the stacks whose app named its slots; False (and no file) when none did."""
+    requests: dict[str, list[Request]] = {}
+    for run in sorted(p for p in folder.iterdir() if p.is_dir()):
+        requests |= read_requests(run)
+    shown = [(r, requests[r.stack]) for r in results if stretch(requests.get(r.stack, []))]
+    if not shown:
+        return False
+    import matplotlib  # imported here: only the picture needs it, and it is slow to import
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    columns = [[s for s in shown if s[0].interface == side] for side in ("WSGI", "ASGI")]
+    columns = [c for c in columns if c]
+    rows = max(len(c) for c in columns)
+    plt.rcParams.update({"font.size": FONT})
+    fig, axes = plt.subplots(rows, len(columns), figsize=(19.2, 10.8), squeeze=False)
+    for col, stacks in enumerate(columns):
+        for row in range(rows):
+            ax = axes[row][col]
+            if row >= len(stacks):
+                ax.set_visible(False)
+                continue
+            result, mine = stacks[row]
+            panel(ax, result, mine, last=row == len(stacks) - 1)
+    fig.suptitle(title, fontsize=FONT + 4)
+    fig.text(0.5, 0.01, CAPTION, ha="center", va="bottom", fontsize=FONT)
+    fig.tight_layout(rect=(0, 0.07, 1, 0.97))
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return True
+
+
+def packed(spans: list[tuple[float, float]]) -> list[list[tuple[float, float]]]:
+    """Intervals (start, end) into as few rows as hold them without overlap: the first free row each."""
+    rows: list[list[tuple[float, float]]] = []
+    for span in sorted(spans):
+        free = next((row for row in rows if row[-1][1] <= span[0]), None)
+        if free is None:
+            rows.append([span])
+        else:
+            free.append(span)
+    return rows
+
+
+def panel(ax: Axes, result: Result, requests: list[Request], last: bool) -> None:
+    """One stack: the slots' lanes over the slice, dark, and under them the queue, pale.
+
+    Height is requests: a closed loop's users split between the two, so the dark area is the
+    requests in the app and the pale area those queued, as Little's law counts them.
+    """
+    import numpy as np  # matplotlib's own dependency, imported with it
+    from matplotlib.colors import ListedColormap, to_rgba
+
+    begin, finish = stretch(requests) or (0.0, 0.0)
+    colour = COLOURS.get(result.interface, "#424242")
+    by_slot = lanes(requests, begin, finish)
+    # Each bar ends a hair early, so two requests back to back on one lane read as two.
+    gap = GAP * (finish - begin)
+    held = [
+        [(r.app_start - begin, max(r.app_end - r.app_start - gap, gap)) for r in lane]
+        for sub in by_slot.values()
+        for lane in sub
+    ]
+    waits = [
+        (max(r.start, begin) - begin, min(r.app_start if r.slot else finish, finish) - begin)
+        for r in requests
+        if (r.slot or r.censored) and r.start < finish and (not r.slot or r.app_start > begin)
+    ]
+    queue = [[(a, b - a) for a, b in row] for row in packed([w for w in waits if w[1] > w[0]])]
+    rows = max(len(held) + len(queue), 1)
+    # Drawn as an image, a pixel column per BIN: a row thinner than a pixel still adds up.
+    picture = np.zeros((rows, max(int((finish - begin) / BIN), 1)))
+    for value, lines in ((1, queue), (2, held)):
+        for y, bars in enumerate(lines, start=len(held) if value == 1 else 0):
+            for x, width in bars:
+                first = max(int(x / BIN), 0)  # a bar begun before the slice shows from its edge
+                picture[y, first : max(int((x + width) / BIN), first + 1)] = value
+    shades = ListedColormap([to_rgba("white"), to_rgba(colour, 0.3), to_rgba(colour)])
+    ax.imshow(picture, cmap=shades, vmin=0, vmax=2, aspect="auto", interpolation="antialiased",
+              extent=(0, finish - begin, rows, 0))  # fmt: skip
+    ticks = [(len(held) / 2, "app")] + ([(len(held) + len(queue) / 2, "queue")] if queue else [])
+    ax.set_yticks([t for t, _ in ticks], [w for _, w in ticks])
+    if last:
+        ax.set_xlabel("seconds")
+    else:
+        ax.set_xticklabels([])
+    slots = "inf" if result.slots is None else str(result.slots)
+    words = f"{result.stack}: {len(by_slot)} slot{'s' if len(by_slot) != 1 else ''}"
+    if not math.isnan(result.in_server):
+        words += f", {result.in_server:.0f} in the app (slots: {slots}), {result.queued:.0f} queued"
+    ax.set_title(words, loc="left", fontsize=FONT, color=colour)
