@@ -9,7 +9,7 @@ import pytest
 from lab.measure.requests import Request, Window
 from lab.measure.slots import lanes, occupancy
 from lab.report.closed import Sample, row
-from lab.report.timeline import draw, packed
+from lab.report.timeline import draw
 from lab.servers.base import Slots
 from lab.stacks import BY_NAME
 from tests.test_closed_rows import FOUR, SYNC, seen
@@ -66,7 +66,6 @@ def test_one_event_loop_stacks_what_it_overlaps_in_sub_lanes() -> None:
     assert list(got) == ["pid=3 thread=4", "pid=9"]  # by pid, then thread
     assert [len(lane) for lane in got["pid=3 thread=4"]] == [3]  # one lane, back to back
     assert [len(lane) for lane in got["pid=9"]] == [2, 1, 1, 1, 1]
-    assert packed([(0, 2), (1, 3), (2, 4), (3.5, 5)]) == [[(0, 2), (2, 4)], [(1, 3), (3.5, 5)]]
 
 
 def test_the_row_says_in_the_app_and_queued_and_flags_a_shortfall() -> None:

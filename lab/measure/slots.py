@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 from lab.measure.requests import Request, Window
 
+ROUNDING = 0.001  # seconds: slack for the headers' rounding when one request follows another
 SHORTEST = 1.0  # seconds: a shorter stretch of known occupancy is no average
 
 
@@ -73,7 +74,8 @@ def lanes(requests: list[Request], begin: float, finish: float) -> dict[str, lis
     for r in sorted((r for r in requests if r.slot and r.app_end > begin and r.app_start < finish),
                     key=lambda r: r.app_start):  # fmt: skip
         sub = by_slot.setdefault(r.slot, [])
-        free = next((lane for lane in sub if lane[-1].app_end <= r.app_start), None)
+        # Server-Timing is rounded to 0.1 ms: a thread's next request may seem to start a hair early.
+        free = next((lane for lane in sub if lane[-1].app_end <= r.app_start + ROUNDING), None)
         if free is None:
             sub.append([r])
         else:

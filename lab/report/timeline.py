@@ -1,8 +1,10 @@
 """timeline.png: a few seconds of each stack's steady window, every request drawn on the slot that served it.
 
 One lane per slot the app named (a process, or a process and one of its threads); requests that one
-event loop held at once stack in sub-lanes. Each request is a bar, pale while it queued for a slot
-and dark while the app had it. WSGI stacks on the left, ASGI on the right, each in its own colour.
+event loop held at once stack in sub-lanes. Each request is a dark bar while the app had it; under
+the lanes, pale rows count the requests waiting in the queue at each instant (a count, not lanes:
+a request's wait and its slot are drawn apart). WSGI stacks on the left, ASGI on the right, each in
+its own colour.
 Sized for a projector: 1920x1080 pixels, no text under 14 pt.
 """
 
@@ -15,6 +17,8 @@ from typing import TYPE_CHECKING
 
 from lab.measure.requests import Request, read_requests
 from lab.measure.slots import lanes
+from lab.report.closed import served_by
+from lab.report.format import plural
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -27,9 +31,9 @@ BIN = 0.002  # seconds per pixel column of the picture
 GAP = 0.004  # of the slice: about 8 pixels between two bars on one lane
 FONT = 14  # points, at 1920x1080: readable from the back of a room
 CAPTION = (
-    "Each bar is one request: dark while the app had it, on the lane of the slot that served it (a process,"
-    " or a thread);\npale while it waited in the queue. Look at the dark share of each panel: a WSGI worker"
-    " or thread holds one request at a time, an event loop holds them all."
+    "Dark: each request while the app had it, a bar on the lane of the slot that served it (a process, or a"
+    " thread).\nPale: the requests waiting in the queue, a row each. Look at the dark share of each panel:"
+    " a WSGI worker or thread holds one request at a time, an event loop holds them all."
 )
 
 
@@ -76,18 +80,6 @@ def draw(results: Sequence[Result], folder: Path, title: str, path: Path) -> boo
     return True
 
 
-def packed(spans: list[tuple[float, float]]) -> list[list[tuple[float, float]]]:
-    """Intervals (start, end) into as few rows as hold them without overlap: the first free row each."""
-    rows: list[list[tuple[float, float]]] = []
-    for span in sorted(spans):
-        free = next((row for row in rows if row[-1][1] <= span[0]), None)
-        if free is None:
-            rows.append([span])
-        else:
-            free.append(span)
-    return rows
-
-
 def panel(ax: Axes, result: Result, requests: list[Request], last: bool) -> None:
     """One stack: the slots' lanes over the slice, dark, and under them the queue, pale.
 
@@ -112,26 +104,34 @@ def panel(ax: Axes, result: Result, requests: list[Request], last: bool) -> None
         for r in requests
         if (r.slot or r.censored) and r.start < finish and (not r.slot or r.app_start > begin)
     ]
-    queue = [[(a, b - a) for a, b in row] for row in packed([w for w in waits if w[1] > w[0]])]
-    rows = max(len(held) + len(queue), 1)
+    columns = max(int((finish - begin) / BIN), 1)
+    # The queue is a count, not lanes: at each instant, as many pale rows as requests waiting.
+    change = np.zeros(columns + 1, dtype=int)
+    for a, b in waits:
+        if b > a:
+            change[min(int(a / BIN), columns)] += 1
+            change[min(int(b / BIN), columns)] -= 1
+    queued = np.cumsum(change)[:columns]
+    rows = max(len(held) + int(queued.max(initial=0)), 1)
     # Drawn as an image, a pixel column per BIN: a row thinner than a pixel still adds up.
-    picture = np.zeros((rows, max(int((finish - begin) / BIN), 1)))
-    for value, lines in ((1, queue), (2, held)):
-        for y, bars in enumerate(lines, start=len(held) if value == 1 else 0):
-            for x, width in bars:
-                first = max(int(x / BIN), 0)  # a bar begun before the slice shows from its edge
-                picture[y, first : max(int((x + width) / BIN), first + 1)] = value
+    picture = np.zeros((rows, columns))
+    for y, bars in enumerate(held):
+        for x, width in bars:
+            first = max(int(x / BIN), 0)  # a bar begun before the slice shows from its edge
+            picture[y, first : max(int((x + width) / BIN), first + 1)] = 2
+    for x, count in enumerate(queued):
+        picture[len(held) : len(held) + count, x] = 1
     shades = ListedColormap([to_rgba("white"), to_rgba(colour, 0.3), to_rgba(colour)])
     ax.imshow(picture, cmap=shades, vmin=0, vmax=2, aspect="auto", interpolation="antialiased",
               extent=(0, finish - begin, rows, 0))  # fmt: skip
-    ticks = [(len(held) / 2, "app")] + ([(len(held) + len(queue) / 2, "queue")] if queue else [])
+    ticks = [(len(held) / 2, "app")] + ([((len(held) + rows) / 2, "queue")] if rows > len(held) else [])
     ax.set_yticks([t for t, _ in ticks], [w for _, w in ticks])
     if last:
         ax.set_xlabel("seconds")
     else:
         ax.set_xticklabels([])
-    slots = "inf" if result.slots is None else str(result.slots)
-    words = f"{result.stack}: {len(by_slot)} slot{'s' if len(by_slot) != 1 else ''}"
-    if not math.isnan(result.in_server):
-        words += f", {result.in_server:.0f} in the app (slots: {slots}), {result.queued:.0f} queued"
-    ax.set_title(words, loc="left", fontsize=FONT, color=colour)
+    words = served_by(result.slots_seen or 0, result.processes_seen or 0)
+    if not math.isnan(result.in_server):  # nan: the window was too short to average over
+        limit = "no slot limit" if result.slots is None else f"of {plural(result.slots, 'slot')}"
+        words = f"{result.in_server:.0f} in the app ({limit}), {result.queued:.0f} queued; {words}"
+    ax.set_title(f"{result.stack}: {words}", loc="left", fontsize=FONT, color=colour)
