@@ -185,7 +185,7 @@ def test_serve_prints_the_locust_to_run_and_ctrl_c_is_a_clean_stop() -> None:
             break
     locust = Path(sys.executable).parent / "locust"
     expected = str(locust.relative_to(ROOT)) if locust.is_relative_to(ROOT) else "locust"
-    assert f"{expected} -f locustfile.py --class-picker" in lines[-1], lines
+    assert f"{expected} -f locustfile.py,lab/scenarios/slots_tab.py --class-picker" in lines[-1], lines
     serve.send_signal(signal.SIGINT)
     rest, _ = serve.communicate(timeout=30)
     assert serve.returncode == 0, rest

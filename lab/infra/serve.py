@@ -20,6 +20,7 @@ from lab.stacks import STACKS, choose, get, serving, size_all, websocket_stacks
 # The locust of this Python, as the user can type it from the repository root (.venv/bin/locust).
 _locust = Path(sys.executable).parent / "locust"
 LOCUST = str(_locust.relative_to(ROOT)) if _locust.is_relative_to(ROOT) else "locust"
+SLOTS_TAB = "lab/scenarios/slots_tab.py"
 
 
 def list_stacks(args: argparse.Namespace) -> int:
@@ -48,7 +49,8 @@ def serve(args: argparse.Namespace) -> int:
         locust = f"{LOCUST} -f websocket_locustfile.py"
     else:
         target, chosen = args.kind, serving(args.kind)
-        locust = f"{LOCUST} -f locustfile.py"
+        # The slow apps name the slot that served each request: the Slots tab shows them live.
+        locust = f"{LOCUST} -f locustfile.py" + (f",{SLOTS_TAB}" if args.kind == "slow" else "")
     if args.stacks:
         named = {stack.name for stack in choose(args.stacks, ())}
         chosen = tuple(stack for stack in chosen if stack.name in named)
