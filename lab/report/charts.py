@@ -14,92 +14,129 @@ from typing import TYPE_CHECKING
 from lab.report.format import pct
 
 if TYPE_CHECKING:
+    from matplotlib.artist import Artist
+    from matplotlib.axes import Axes
+
     from lab.report.closed import Result
     from lab.report.openloop import Row, StackSummary
 
 
+COLOURS = {"WSGI": "#1565c0", "ASGI": "#e65100"}  # the split the lesson is about: one hue each, everywhere
+GREY = "#b0bec5"
+SIZE = (19.2, 10.8)  # inches at 100 dpi: 1920x1080, a projector's picture
+FONT = 16  # points at that size: readable from the back of a room (14 at the least)
+
+
 def bars(results: Sequence[Result], title: str, path: Path) -> None:
-    """Closed loop: measured throughput beside its bound, and the latency percentiles, per stack."""
+    """Closed loop: measured throughput beside its bound, and the latency percentiles, per stack.
+
+    WSGI rows on top, then ASGI, each group in its colour with a rule between them. Latency is on
+    a linear axis from 0, so a 1 s bar and a 12 s bar look as different as they are.
+    """
     import matplotlib  # imported here: only the chart needs it, and it is slow to import
 
     matplotlib.use("Agg")  # no display needed
     import matplotlib.pyplot as plt
-    import matplotlib.ticker
 
-    names = [r.stack for r in results][::-1]
-    data = results[::-1]
-    y = range(len(names))
-    height = 2.0 + 0.55 * len(names)
-    fig, (left, right) = plt.subplots(1, 2, figsize=(13, height), sharey=True)
+    data = sorted(results, key=lambda r: r.interface != "WSGI")[::-1]  # drawn bottom up: WSGI on top
+    with plt.rc_context({"font.size": FONT}):
+        fig, (left, right) = plt.subplots(1, 2, figsize=SIZE, sharey=True)
+        throughput(left, data)
+        latency(right, data)
+        if len({r.interface for r in data}) > 1:  # a rule between the WSGI rows and the ASGI ones
+            split = sum(1 for r in data if r.interface != "WSGI") - 0.5
+            for ax in (left, right):
+                ax.axhline(split, color="black", lw=1.5)
+        handles = legend_handles(data)
+        fig.legend(handles=handles, loc="lower center", ncol=5, fontsize=FONT - 2, frameon=False)
+        fig.suptitle(title, fontsize=FONT + 2)
+        fig.tight_layout(rect=(0, 0.05 * math.ceil(len(handles) / 5), 1, 1))  # the legend's strip kept free
+        fig.savefig(path, dpi=100)
+        plt.close(fig)
+
+
+def colour(r: Result) -> str:
+    return COLOURS.get(r.interface, "#424242")
+
+
+def throughput(ax: Axes, data: Sequence[Result]) -> None:
+    """Left: each stack's bound (grey; hello: its peak under wrk) and what it measured (its colour)."""
+    y = range(len(data))
     hello = any(r.scenario == "hello" for r in data)
     # hello: the server's peak under wrk, its median run, the others as an error bar.
     runs = [r.peak_runs_rps or [math.nan] for r in data]
     reference = [
         statistics.median(each) if hello else r.bound_rps for each, r in zip(runs, data, strict=True)
     ]
-    below = [m - min(each) for m, each in zip(reference, runs, strict=True)]
-    above = [max(each) - m for m, each in zip(reference, runs, strict=True)]
-    left.barh(
-        [i + 0.2 for i in y],
-        reference,
-        height=0.4,
-        color="#cfd8dc",
-        xerr=[below, above] if hello else None,
-        label="peak under wrk (median, min-max)" if hello else "theory (bound)",
-    )
-    colors = ["#e57373" if r.generator_bound else "#1976d2" for r in data]
-    left.barh(
-        [i - 0.2 for i in y],
-        [r.measured_rps for r in data],
-        height=0.4,
-        color=colors,
-        label="one locust process" if hello else "measured",
-    )
+    spread = [
+        [m - min(each) for m, each in zip(reference, runs, strict=True)],
+        [max(each) - m for m, each in zip(reference, runs, strict=True)],
+    ]
+    ax.barh([i + 0.2 for i in y], reference, height=0.4, color=GREY, xerr=spread if hello else None)
+    measured = [r.measured_rps for r in data]
+    hatches = ["xx" if r.generator_bound else "" for r in data]
+    ax.barh([i - 0.2 for i in y], measured, height=0.4, color=[colour(r) for r in data], hatch=hatches)
     for i, r in zip(y, data, strict=True):
+        share = pct(r.utilisation if hello else r.efficiency)
         flag = "  generator-bound" if r.generator_bound else ""
-        left.text(
-            r.measured_rps,
-            i - 0.2,
-            f" {r.measured_rps:,.1f} ({pct(r.utilisation if hello else r.efficiency)}){flag}",
-            va="center",
-            fontsize=8,
+        ax.text(
+            r.measured_rps, i - 0.2, f" {r.measured_rps:,.1f} ({share}){flag}", va="center", fontsize=FONT - 2
         )
-    left.set_yticks(list(y), names)
-    top = max((v for v in [*reference, *(r.measured_rps for r in data)] if math.isfinite(v)), default=1.0)
-    left.set_xlim(0, 1.35 * top or 1.0)  # room for the labels
-    left.set_xlabel("requests per second")
-    left.set_title("throughput: " + ("one locust process vs the peak" if hello else "measured vs bound"))
-    # Legends go in a strip under the axes, so they never cover a bar or its label.
-    fig.legend(
-        *left.get_legend_handles_labels(), loc="lower center", bbox_to_anchor=(0.27, 0), ncol=2, fontsize=8
-    )
-    percentiles = (("p50", "p50_ms"), ("p95", "p95_ms"), ("p99", "p99_ms"))
-    for offset, (label, attr) in zip((0.25, 0, -0.25), percentiles, strict=True):
-        # A hatched bar is a lower bound: requests still waiting at the stop were counted as they stood.
-        hatches = ["//" if label in r.latency_lower_bounds else "" for r in data]
-        right.barh(
-            [i + offset for i in y], [getattr(r, attr) for r in data], height=0.25, label=label, hatch=hatches
-        )
+    ax.set_yticks(list(y), [r.stack for r in data])
+    for label, r in zip(ax.get_yticklabels(), data, strict=True):
+        label.set_color(colour(r))
+    top = max((v for v in [*reference, *measured] if math.isfinite(v)), default=1.0)
+    ax.set_xlim(0, 1.4 * top or 1.0)  # room for the labels
+    ax.set_xlabel("requests per second")
+    ax.set_title("throughput: " + ("one locust process vs the peak" if hello else "measured vs bound"))
+
+
+PERCENTILES = (("p50", "p50_ms", 1.0), ("p95", "p95_ms", 0.6), ("p99", "p99_ms", 0.3))  # darkest first
+
+
+def latency(ax: Axes, data: Sequence[Result]) -> None:
+    """Right: p50, p95, p99 per stack, in its colour, darkest first, on a linear axis from 0."""
+    import matplotlib.ticker
+
+    for offset, (label, attr, alpha) in zip((0.27, 0, -0.27), PERCENTILES, strict=True):
+        for i, r in enumerate(data):
+            # A hatched bar is a lower bound: requests still waiting at the stop were counted as they stood.
+            lower = "//" if label in r.latency_lower_bounds else ""
+            ax.barh(i + offset, getattr(r, attr), height=0.27, color=colour(r), alpha=alpha, hatch=lower)
     # Little's law read the other way: time in system = users in flight / throughput.
-    if not hello:
+    if not any(r.scenario == "hello" for r in data):
         theory = [r.users / r.bound_rps * 1000 for r in data]
-        right.scatter(
-            theory, list(y), marker="|", s=400, color="black", zorder=3, label="theory: users / bound"
+        ax.scatter(theory, list(range(len(data))), marker="|", s=900, linewidths=3, color="black", zorder=3)
+    ax.set_xlim(left=0)
+    ax.xaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda v, _: f"{v:,.0f}"))
+    ax.set_xlabel("latency, ms")
+    ax.set_title("latency: p50, p95, p99")
+
+
+def legend_handles(data: Sequence[Result]) -> list[Artist]:
+    """What every colour, shade and hatch of the chart means; only those it shows."""
+    from matplotlib.lines import Line2D
+    from matplotlib.patches import Patch
+
+    hello = any(r.scenario == "hello" for r in data)
+    groups = [g for g in COLOURS if any(r.interface == g for r in data)]
+    handles: list[Artist] = [
+        Patch(color=GREY, label="peak under wrk (median, min-max)" if hello else "bound")
+    ]
+    handles += [
+        Patch(color=COLOURS[g], label=f"{g}, {'one locust process' if hello else 'measured'}") for g in groups
+    ]
+    handles += [Patch(facecolor="#616161", alpha=alpha, label=q) for q, _, alpha in PERCENTILES]
+    if not hello:
+        theory = Line2D([], [], color="black", marker="|", ls="", markersize=20, mew=3, label="users / bound")
+        handles.append(theory)
+    if any(r.latency_lower_bounds for r in data):
+        handles.append(
+            Patch(facecolor="white", edgecolor="black", hatch="//", label="at least (some still waiting)")
         )
-    right.set_xscale("log")
-    plain = matplotlib.ticker.FuncFormatter(lambda v, _: f"{v:g}")
-    right.xaxis.set_major_locator(matplotlib.ticker.LogLocator(subs=(1.0, 2.0, 5.0)))
-    right.xaxis.set_major_formatter(plain)
-    right.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
-    right.set_xlabel("latency, ms (log scale)")
-    right.set_title("latency percentiles")
-    fig.legend(
-        *right.get_legend_handles_labels(), loc="lower center", bbox_to_anchor=(0.75, 0), ncol=4, fontsize=8
-    )
-    fig.suptitle(title)
-    fig.tight_layout(rect=(0, 0.45 / height, 1, 1))  # 0.45 inch kept free for the legends
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    if any(r.generator_bound for r in data):
+        handles.append(Patch(facecolor="white", edgecolor="black", hatch="xx", label="generator-bound"))
+    return handles
 
 
 def latency_vs_offered(

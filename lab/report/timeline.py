@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 
 from lab.measure.requests import Request, read_requests
 from lab.measure.slots import lanes
+from lab.report.charts import COLOURS, FONT, SIZE
 from lab.report.closed import served_by
 from lab.report.format import plural
 
@@ -26,10 +27,8 @@ if TYPE_CHECKING:
     from lab.report.closed import Result
 
 SLICE = 3.0  # seconds drawn: three rounds of the default 1 s wait
-COLOURS = {"WSGI": "#1565c0", "ASGI": "#e65100"}  # one hue each, pale for the queue, dark in the app
 BIN = 0.002  # seconds per pixel column of the picture
 GAP = 0.004  # of the slice: about 8 pixels between two bars on one lane
-FONT = 14  # points, at 1920x1080: readable from the back of a room
 CAPTION = (
     "Dark: each request while the app had it, a bar on the lane of the slot that served it (a process, or a"
     " thread).\nPale: the requests waiting in the queue, a row each. Look at the dark share of each panel:"
@@ -63,7 +62,7 @@ def draw(results: Sequence[Result], folder: Path, title: str, path: Path) -> boo
     columns = [c for c in columns if c]
     rows = max(len(c) for c in columns)
     plt.rcParams.update({"font.size": FONT})
-    fig, axes = plt.subplots(rows, len(columns), figsize=(19.2, 10.8), squeeze=False)
+    fig, axes = plt.subplots(rows, len(columns), figsize=SIZE, squeeze=False)
     for col, stacks in enumerate(columns):
         for row in range(rows):
             ax = axes[row][col]
