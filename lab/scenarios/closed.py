@@ -76,6 +76,7 @@ class Closed:
     one_at_a_time: bool  # True when stacks would otherwise compete for the CPU
     about: str
     pitfalls: bool = False  # the mistakes on show, instead of the stacks done right
+    beside: tuple[str, ...] = ()  # stacks done right, shown first to compare the mistakes with
 
     @property
     def flags(self) -> tuple[str, ...]:
@@ -84,7 +85,8 @@ class Closed:
         return ("users", "duration", "processes", *waits, "workers", "threads", *pool, "proxy")
 
     def defaults(self) -> tuple[Stack, ...]:
-        return tuple(stack for stack in serving(self.kind) if stack.pitfall == self.pitfalls)
+        chosen = [stack for stack in serving(self.kind) if stack.pitfall == self.pitfalls]
+        return tuple([*(stack for stack in serving(self.kind) if stack.name in self.beside), *chosen])
 
     def plan(self, args: argparse.Namespace) -> Plan[Load]:
         if importlib.util.find_spec("locust") is None:
