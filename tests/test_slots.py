@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from lab.measure.requests import Request, Window
-from lab.measure.slots import lanes, occupancy
+from lab.measure.slots import lanes, occupancy, over_time
 from lab.report.closed import Sample, row
 from lab.report.timeline import draw
 from lab.servers.base import Slots
@@ -95,3 +95,14 @@ def test_timeline_png_is_drawn_for_stacks_that_named_their_slots(tmp_path: Path)
     other = row(BY_NAME["uvicorn"], "slow", "slow", 4, 1.0, FOUR, Sample(seen(2.0), 10.0), cpus=2)
     assert not draw([other], tmp_path / "timeline", "nobody named", tmp_path / "none.png")
     assert not (tmp_path / "none.png").exists()
+
+
+def test_the_queue_over_time_counts_each_request_where_it_was() -> None:
+    """Two sent at 0 to one slot of 1 s: the second queues 1 s; a third, refused, queues until it ends."""
+    requests = [
+        served(0.0, 0.0, 1.0, "pid=1 thread=1"),
+        served(0.0, 1.0, 2.0, "pid=1 thread=1"),
+        Request(0.5, 0.7, "s", "failed: ConnectionResetError"),
+    ]
+    series = over_time(requests, 0.0, 2.0, step=0.5)
+    assert series == [(0.0, 1, 1), (0.5, 1, 2), (1.0, 1, 0), (1.5, 1, 0), (2.0, 0, 0)]

@@ -86,3 +86,31 @@ def lanes(requests: list[Request], begin: float, finish: float) -> dict[str, lis
 def slot_order(slot: str) -> tuple[int, ...]:
     """pid, then thread, as numbers: the lanes of one process lie together."""
     return tuple(int(part.split("=")[1]) for part in slot.split() if part.split("=")[-1].isdigit())
+
+
+def over_time(
+    requests: list[Request], begin: float, finish: float, step: float = 0.05
+) -> list[tuple[float, int, int]]:
+    """(seconds since begin, requests in the app, requests queued) every `step` seconds: the queue over time.
+
+    A request is queued from when it was sent until the app took it; one that never named its
+    slot (still open at the stop, or failed on the way) counts as queued until it ended.
+    """
+    series = []
+    for i in range(int((finish - begin) / step) + 1):
+        t = begin + i * step
+        in_app = sum(1 for r in requests if r.slot and r.app_start <= t < r.app_end)
+        queued = sum(1 for r in requests if r.start <= t < (r.app_start if r.slot else r.end))
+        series.append((round(t - begin, 3), in_app, queued))
+    return series
+
+
+@dataclass(frozen=True)
+class Queue:
+    """One stack's open-loop run over time, for queue.png."""
+
+    stack: str
+    interface: str
+    slots: int | None
+    series: list[tuple[float, int, int]]  # over_time: (seconds, in the app, queued)
+    schedule: list[tuple[float, float, float]]  # (from, to, arrivals a second): the steps, then the drop

@@ -17,6 +17,7 @@ if TYPE_CHECKING:
     from matplotlib.artist import Artist
     from matplotlib.axes import Axes
 
+    from lab.measure.slots import Queue
     from lab.report.closed import Result
     from lab.report.openloop import Row, StackSummary
 
@@ -24,6 +25,7 @@ if TYPE_CHECKING:
 COLOURS = {"WSGI": "#1565c0", "ASGI": "#e65100"}  # the split the lesson is about: one hue each, everywhere
 GREY = "#b0bec5"
 SIZE = (19.2, 10.8)  # inches at 100 dpi: 1920x1080, a projector's picture
+MARKERS = ("o", "s", "^", "D", "v", "P", "X")
 FONT = 16  # points at that size: readable from the back of a room (14 at the least)
 
 
@@ -149,36 +151,93 @@ def latency_vs_offered(
     import matplotlib.pyplot as plt
     import matplotlib.ticker
 
-    fig, ax = plt.subplots(figsize=(11, 5.5))
-    palette = plt.get_cmap("tab10" if len(summaries) <= 10 else "tab20")  # a colour each, up to 20
-    for i, s in enumerate(summaries):
-        color = palette(i % palette.N)
-        climb = [r for r in rows if r.stack == s.stack and r.phase == "climb"]
-        offered = [r.offered_rps for r in climb]
-        ax.plot(offered, [r.p99_ms for r in climb], marker="o", color=color, label=s.stack)
-        ax.plot(offered, [r.p50_ms for r in climb], ls=":", color=color)
-        if math.isfinite(s.bound_rps):
-            ax.axvline(s.bound_rps, color=color, ls="--", lw=1)
-            ax.text(
-                s.bound_rps,
-                0.02,
-                f" bound {s.bound_rps:.0f} rps",
-                color=color,
-                rotation=90,
-                va="bottom",
-                fontsize=8,
-                transform=ax.get_xaxis_transform(),
-            )
     if not summaries:
-        plt.close(fig)
         return
-    ax.set_yscale("log")
-    ax.yaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda v, _: f"{v:,.0f}"))
-    ax.yaxis.set_minor_formatter(matplotlib.ticker.FuncFormatter(lambda v, _: f"{v:,.0f}"))
-    ax.set_xlabel("offered load, requests per second (arrivals on a clock)")
-    ax.set_ylabel("latency, ms (log scale): p99 solid, p50 dotted")
-    ax.set_title(title, fontsize=10)
-    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1))  # beside the lines, not on them
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    with plt.rc_context({"font.size": FONT}):
+        fig, ax = plt.subplots(figsize=SIZE)
+        for i, s in enumerate(summaries):
+            # WSGI in blues, ASGI in oranges; stacks whose lines coincide (gthread and granian-wsgi
+            # have the same bound) still show both: a marker shape and a size of their own.
+            same = [t.stack for t in summaries if t.interface == s.interface]
+            shade = 0.45 + 0.5 * same.index(s.stack) / max(len(same) - 1, 1)
+            color = plt.get_cmap("Oranges" if s.interface == "ASGI" else "Blues")(shade)
+            climb = [r for r in rows if r.stack == s.stack and r.phase == "climb"]
+            offered = [r.offered_rps for r in climb]
+            marker, size = MARKERS[i % len(MARKERS)], 14 - i % 4 * 2
+            label = f"{s.stack} ({s.interface})" if s.interface else s.stack
+            ax.plot(
+                offered,
+                [r.p99_ms for r in climb],
+                marker=marker,
+                markersize=size,
+                lw=3,
+                color=color,
+                label=label,
+            )
+            ax.plot(offered, [r.p50_ms for r in climb], ls=":", lw=2, color=color)
+            if math.isfinite(s.bound_rps):
+                ax.axvline(s.bound_rps, color=color, ls="--", lw=1.5)
+                ax.text(s.bound_rps, 0.02, f" bound {s.bound_rps:.0f} rps", color=color, rotation=90,
+                        va="bottom", fontsize=FONT - 2, transform=ax.get_xaxis_transform())  # fmt: skip
+        ax.set_yscale("log")  # past the bound latency grows by multiples, step after step
+        ax.yaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda v, _: f"{v:,.0f}"))
+        ax.yaxis.set_minor_formatter(matplotlib.ticker.FuncFormatter(lambda v, _: f"{v:,.0f}"))
+        ax.set_xlabel("offered load, requests per second (arrivals on a clock)")
+        ax.set_ylabel("latency, ms (log scale): p99 solid, p50 dotted")
+        ax.set_title(title, fontsize=FONT)
+        ax.legend(
+            loc="upper left", bbox_to_anchor=(1.01, 1), fontsize=FONT - 2
+        )  # beside the lines, not on them
+        fig.tight_layout()
+        fig.savefig(path, dpi=100)
+        plt.close(fig)
+
+
+def queue_over_time(queues: Sequence[Queue], title: str, path: Path) -> None:
+    """Open loop: each stack's requests in the app (dark) and queued (pale) through its steps.
+
+    Below the bound the queue stays near empty; past it the pale area grows for as long as the
+    step lasts, and after the drop it drains. The dashed line is the slots: the dark area cannot
+    rise above it.
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    columns = [[q for q in queues if q.interface == side] for side in COLOURS]
+    columns = [c for c in columns if c] or [list(queues)]
+    rows = max(len(c) for c in columns)
+    with plt.rc_context({"font.size": FONT}):
+        fig, axes = plt.subplots(rows, len(columns), figsize=SIZE, squeeze=False)
+        for col, stacks in enumerate(columns):
+            for row in range(rows):
+                ax = axes[row][col]
+                if row >= len(stacks):
+                    ax.set_visible(False)
+                    continue
+                q = stacks[row]
+                hue = COLOURS.get(q.interface, "#424242")
+                t = [s[0] for s in q.series]
+                ax.stackplot(t, [s[1] for s in q.series], [s[2] for s in q.series], colors=[hue, hue],
+                             alpha=0.9, labels=["in the app", "queued"])  # fmt: skip
+                ax.collections[-1].set_alpha(0.3)  # the queue pale, as in timeline.png
+                if q.slots is not None:
+                    ax.axhline(q.slots, color="black", ls="--", lw=1.5)
+                for begin, _, rate in q.schedule:  # each step's start, and its arrivals a second
+                    ax.axvline(begin, color="#757575", lw=0.8)
+                    ax.text(begin, 1.0, f" {rate:g}/s", transform=ax.get_xaxis_transform(), va="top",
+                            fontsize=FONT - 2)  # fmt: skip
+                slots = "no slot limit" if q.slots is None else f"{q.slots} slots (dashed)"
+                ax.set_title(f"{q.stack}: {slots}", loc="left", color=hue, fontsize=FONT)
+                ax.set_ylabel("requests")
+                ax.set_xlim(0, max(t, default=1.0))
+                if row == len(stacks) - 1:
+                    ax.set_xlabel("seconds since the first arrival")
+        handles, labels = axes[0][0].get_legend_handles_labels()
+        fig.legend(handles, labels, loc="lower center", ncol=2, frameon=False)
+        caption = "requests in the app (dark) and queued (pale); each step's arrivals a second above it"
+        fig.suptitle(f"{title}\n{caption}", fontsize=FONT)
+        fig.tight_layout(rect=(0, 0.05, 1, 1))
+        fig.savefig(path, dpi=100)
+        plt.close(fig)

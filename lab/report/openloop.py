@@ -52,6 +52,9 @@ class StackSummary:
     unseen_refusals: str = ""  # why its admission setting may refuse nothing on computing work
     other_cpu_cores: float = math.nan  # cores processes the lab did not start kept busy over the load
     machine_busy: bool = False  # other_cpu_cores above BUSY: rerun on a quiet machine
+    interface: str = ""  # WSGI or ASGI
+    peak_queued: int | None = None  # the most waiting at once, from the app's headers (None: unnamed)
+    expected_queued: float = math.nan  # the fluid model's: what the climb's steps above the bound leave
 
 
 def to_row(name: str, phase: str, s: steps.StepStats, bound: float) -> Row:
@@ -130,9 +133,15 @@ def notes(summaries: list[StackSummary], rows: list[Row]) -> list[str]:
             predicted = "the drop's rate is above the measured bound, so the queue never drains"
         else:
             predicted = f"the queue left by the climb predicts {s.expected_recovery_s:.1f} s"
+        queued = ""
+        if s.peak_queued is not None and s.queues and math.isfinite(s.expected_queued):
+            queued = (
+                f" At most {s.peak_queued} waited in the queue at once (the steps above the bound predict"
+                f" {s.expected_queued:.1f}; queue.png draws it)."
+            )
         said.append(
-            f"{s.stack}: {knee}. When the load dropped, it served normally again {recovered} ({predicted}). "
-            f"Memory: {s.baseline_uss_mb:.0f} MB idle, {s.peak_uss_mb:.0f} MB at the peak."
+            f"{s.stack}: {knee}. When the load dropped, it served normally again {recovered} ({predicted})."
+            f"{queued} Memory: {s.baseline_uss_mb:.0f} MB idle, {s.peak_uss_mb:.0f} MB at the peak."
         )
         if s.kind == "cpu" and math.isfinite(s.server_cpu_ms):
             said.append(

@@ -36,6 +36,7 @@ from lab.measure import steps
 from lab.measure.cpu import BUSY, CPU_RESOLUTION, CpuSampler, server_uss
 from lab.measure.machine import usable_cpus
 from lab.measure.requests import Request, read_requests
+from lab.measure.slots import Queue, over_time
 from lab.measure.theory import compute_seconds
 from lab.report import charts
 from lab.report.files import write_json, write_markdown
@@ -55,6 +56,7 @@ class Stepped:
 
     rows: list[Row]
     summary: StackSummary
+    queue: Queue  # requests in the app and queued over the run, for queue.png
 
 
 @dataclass(frozen=True)
@@ -168,6 +170,7 @@ class OpenLoop:
         write_markdown(out / "summary.md", plan.title, table(steps_), [f"- {note}" for note in said])
         if summaries:
             charts.latency_vs_offered(steps_, summaries, plan.title, out / "chart.png")
+            charts.queue_over_time([stepped.queue for stepped in rows], plan.title, out / "queue.png")
         return "\n".join([aligned(table(steps_)) if steps_ else "", *[f"\nNOTE: {note}" for note in said]])
 
 
@@ -264,6 +267,10 @@ def stepped(c: Climb, every: list[Request], closed: list[Request], cpu: CpuSampl
         begin = first + settling(c.closed_users, c)  # the closed loop over its steady part
         stats = steps.step_stats(closed, begin, last - begin, c.service, max(c.rates), closed=True)
         rows.append(to_row(name, "closed", stats, bound))
+    end = max(r.end for r in every)
+    schedule = [(i * c.step, (i + 1) * c.step, rate) for i, rate in enumerate(c.rates)]
+    schedule.append((drop - began, drop - began + c.repeats * c.step, c.recovery_rate))
+    queue = Queue(name, c.stack.interface, c.slots.count, over_time(every, began, end), schedule)
     knee = steps.knee(climbed)
     backlog = steps.backlog(c.rates, bound, c.step) if c.queues and math.isfinite(bound) else 0.0
     summary = StackSummary(
@@ -274,12 +281,15 @@ def stepped(c: Climb, every: list[Request], closed: list[Request], cpu: CpuSampl
         expected_recovery_s=backlog / (bound - c.recovery_rate) if bound > c.recovery_rate else math.nan,
         baseline_uss_mb=baseline, peak_uss_mb=max(memory, default=math.nan),
         closed_users=c.closed_users if closed else 0, queues=c.queues,
+        interface=c.stack.interface,
+        peak_queued=max(s[2] for s in queue.series) if any(r.slot for r in every) else None,
+        expected_queued=backlog if c.queues and math.isfinite(bound) else math.nan,
         other_cpu_cores=round(others, 3), machine_busy=others > BUSY,
         unseen_refusals=next(
             (a.unseen for f, a in c.stack.server.admission.items() if a.refuses and f in c.stack.options), ""
         ),
     )  # fmt: skip
-    return Stepped(rows, summary)
+    return Stepped(rows, summary, queue)
 
 
 def cpu_per_request(cpu: CpuSampler, requests: list[Request], began: float, c: Climb) -> float:
