@@ -140,6 +140,11 @@ def test_a_sync_server_past_its_bound_queues_and_a_closed_loop_hides_it(tmp_path
     assert closed["offered_rps"] < 0.8 * above["offered_rps"]  # a closed loop backs off...
     assert closed["p99_ms"] < above["p99_ms"]  # ...and its p99 looks better than what arrivals see
     assert stack["recovery_s"] is not None
+    # From the app's own headers: the queue the 20-a-second step left, as the fluid model has it
+    # (10 a second above the bound for 2 s), drawn in queue.png.
+    assert stack["expected_queued"] == pytest.approx(20)
+    assert stack["peak_queued"] == pytest.approx(20, rel=0.3)
+    assert (tmp_path / "queue.png").stat().st_size > 10_000
 
 
 def test_gevent_has_no_slot_limit_for_waiting_but_its_cpu_is_one(tmp_path: Path) -> None:

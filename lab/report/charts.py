@@ -9,19 +9,21 @@ import math
 import statistics
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 from lab.report.format import pct
 
 if TYPE_CHECKING:
     from matplotlib.artist import Artist
     from matplotlib.axes import Axes
+    from matplotlib.figure import Figure
 
     from lab.measure.slots import Queue
     from lab.report.closed import Result
     from lab.report.openloop import Row, StackSummary
 
 
+T = TypeVar("T")
 COLOURS = {"WSGI": "#1565c0", "ASGI": "#e65100"}  # the split the lesson is about: one hue each, everywhere
 GREY = "#b0bec5"
 SIZE = (19.2, 10.8)  # inches at 100 dpi: 1920x1080, a projector's picture
@@ -193,6 +195,27 @@ def latency_vs_offered(
         plt.close(fig)
 
 
+def side_by_side(items: Sequence[tuple[str, T]]) -> tuple[Figure, list[tuple[Axes, T, bool]]]:
+    """A 1920x1080 figure of one panel per item, WSGI's in the left column and ASGI's in the right.
+
+    Returns each item's axes, and whether it is the last of its column (the one to label time).
+    """
+    import matplotlib.pyplot as plt
+
+    columns = [[item for side, item in items if side == interface] for interface in COLOURS]
+    columns = [c for c in columns if c] or [[item for _, item in items]]
+    rows = max(len(c) for c in columns)
+    fig, axes = plt.subplots(rows, len(columns), figsize=SIZE, squeeze=False)
+    panels = []
+    for col, stacks in enumerate(columns):
+        for row in range(rows):
+            if row < len(stacks):
+                panels.append((axes[row][col], stacks[row], row == len(stacks) - 1))
+            else:
+                axes[row][col].set_visible(False)
+    return fig, panels
+
+
 def queue_over_time(queues: Sequence[Queue], title: str, path: Path) -> None:
     """Open loop: each stack's requests in the app (dark) and queued (pale) through its steps.
 
@@ -205,36 +228,27 @@ def queue_over_time(queues: Sequence[Queue], title: str, path: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    columns = [[q for q in queues if q.interface == side] for side in COLOURS]
-    columns = [c for c in columns if c] or [list(queues)]
-    rows = max(len(c) for c in columns)
     with plt.rc_context({"font.size": FONT}):
-        fig, axes = plt.subplots(rows, len(columns), figsize=SIZE, squeeze=False)
-        for col, stacks in enumerate(columns):
-            for row in range(rows):
-                ax = axes[row][col]
-                if row >= len(stacks):
-                    ax.set_visible(False)
-                    continue
-                q = stacks[row]
-                hue = COLOURS.get(q.interface, "#424242")
-                t = [s[0] for s in q.series]
-                ax.stackplot(t, [s[1] for s in q.series], [s[2] for s in q.series], colors=[hue, hue],
-                             alpha=0.9, labels=["in the app", "queued"])  # fmt: skip
-                ax.collections[-1].set_alpha(0.3)  # the queue pale, as in timeline.png
-                if q.slots is not None:
-                    ax.axhline(q.slots, color="black", ls="--", lw=1.5)
-                for begin, _, rate in q.schedule:  # each step's start, and its arrivals a second
-                    ax.axvline(begin, color="#757575", lw=0.8)
-                    ax.text(begin, 1.0, f" {rate:g}/s", transform=ax.get_xaxis_transform(), va="top",
-                            fontsize=FONT - 2)  # fmt: skip
-                slots = "no slot limit" if q.slots is None else f"{q.slots} slots (dashed)"
-                ax.set_title(f"{q.stack}: {slots}", loc="left", color=hue, fontsize=FONT)
-                ax.set_ylabel("requests")
-                ax.set_xlim(0, max(t, default=1.0))
-                if row == len(stacks) - 1:
-                    ax.set_xlabel("seconds since the first arrival")
-        handles, labels = axes[0][0].get_legend_handles_labels()
+        fig, panels = side_by_side([(q.interface, q) for q in queues])
+        for ax, q, last in panels:
+            hue = COLOURS.get(q.interface, "#424242")
+            t = [s[0] for s in q.series]
+            ax.stackplot(t, [s[1] for s in q.series], [s[2] for s in q.series], colors=[hue, hue],
+                         alpha=0.9, labels=["in the app", "queued"])  # fmt: skip
+            ax.collections[-1].set_alpha(0.3)  # the queue pale, as in timeline.png
+            if q.slots is not None:
+                ax.axhline(q.slots, color="black", ls="--", lw=1.5)
+            for begin, _, rate in q.schedule:  # each step's start, and its arrivals a second
+                ax.axvline(begin, color="#757575", lw=0.8)
+                ax.text(begin, 1.0, f" {rate:g}/s", transform=ax.get_xaxis_transform(), va="top",
+                        fontsize=FONT - 2)  # fmt: skip
+            slots = "no slot limit" if q.slots is None else f"{q.slots} slots (dashed)"
+            ax.set_title(f"{q.stack}: {slots}", loc="left", color=hue, fontsize=FONT)
+            ax.set_ylabel("requests")
+            ax.set_xlim(0, max(t, default=1.0))
+            if last:
+                ax.set_xlabel("seconds since the first arrival")
+        handles, labels = panels[0][0].get_legend_handles_labels()
         fig.legend(handles, labels, loc="lower center", ncol=2, frameon=False)
         caption = "requests in the app (dark) and queued (pale); each step's arrivals a second above it"
         fig.suptitle(f"{title}\n{caption}", fontsize=FONT)

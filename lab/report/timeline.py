@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 
 from lab.measure.requests import Request, read_requests
 from lab.measure.slots import lanes
-from lab.report.charts import COLOURS, FONT, SIZE
+from lab.report.charts import COLOURS, FONT, side_by_side
 from lab.report.closed import served_by
 from lab.report.format import plural
 
@@ -30,9 +30,9 @@ SLICE = 3.0  # seconds drawn: three rounds of the default 1 s wait
 BIN = 0.002  # seconds per pixel column of the picture
 GAP = 0.004  # of the slice: about 8 pixels between two bars on one lane
 CAPTION = (
-    "Dark: each request while the app had it, a bar on the lane of the slot that served it (a process, or a"
-    " thread).\nPale: the requests waiting in the queue, a row each. Look at the dark share of each panel:"
-    " a WSGI worker or thread holds one request at a time, an event loop holds them all."
+    "Dark: each request while the app had it, on the lane of the process or thread that served it."
+    " Pale: the requests waiting in the queue, a row each.\nLook at the dark share of each panel:"
+    " a WSGI worker or thread holds one request at a time; an event loop holds them all."
 )
 
 
@@ -58,24 +58,15 @@ def draw(results: Sequence[Result], folder: Path, title: str, path: Path) -> boo
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    columns = [[s for s in shown if s[0].interface == side] for side in ("WSGI", "ASGI")]
-    columns = [c for c in columns if c]
-    rows = max(len(c) for c in columns)
-    plt.rcParams.update({"font.size": FONT})
-    fig, axes = plt.subplots(rows, len(columns), figsize=SIZE, squeeze=False)
-    for col, stacks in enumerate(columns):
-        for row in range(rows):
-            ax = axes[row][col]
-            if row >= len(stacks):
-                ax.set_visible(False)
-                continue
-            result, mine = stacks[row]
-            panel(ax, result, mine, last=row == len(stacks) - 1)
-    fig.suptitle(title, fontsize=FONT + 4)
-    fig.text(0.5, 0.01, CAPTION, ha="center", va="bottom", fontsize=FONT)
-    fig.tight_layout(rect=(0, 0.07, 1, 0.97))
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
+    with plt.rc_context({"font.size": FONT}):
+        fig, panels = side_by_side([(result.interface, (result, mine)) for result, mine in shown])
+        for ax, (result, mine), last in panels:
+            panel(ax, result, mine, last)
+        fig.suptitle(title, fontsize=FONT + 4)
+        fig.text(0.5, 0.01, CAPTION, ha="center", va="bottom", fontsize=FONT - 2)
+        fig.tight_layout(rect=(0, 0.07, 1, 0.97))
+        fig.savefig(path, dpi=100)
+        plt.close(fig)
     return True
 
 
@@ -129,8 +120,8 @@ def panel(ax: Axes, result: Result, requests: list[Request], last: bool) -> None
         ax.set_xlabel("seconds")
     else:
         ax.set_xticklabels([])
-    words = served_by(result.slots_seen or 0, result.processes_seen or 0)
+    words = served_by(result.slots_seen or 0, result.processes_seen or 0).removeprefix("served by ")
     if not math.isnan(result.in_server):  # nan: the window was too short to average over
-        limit = "no slot limit" if result.slots is None else f"of {plural(result.slots, 'slot')}"
-        words = f"{result.in_server:.0f} in the app ({limit}), {result.queued:.0f} queued; {words}"
-    ax.set_title(f"{result.stack}: {words}", loc="left", fontsize=FONT, color=colour)
+        limit = "no limit" if result.slots is None else plural(result.slots, "slot")
+        words = f"{result.in_server:.0f} in app / {limit}, {result.queued:.0f} queued; {words}"
+    ax.set_title(f"{result.stack}: {words}", loc="left", fontsize=FONT - 2, color=colour)
