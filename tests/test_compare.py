@@ -321,3 +321,4 @@ def test_connections_scenario_reports_what_each_stack_holds(tmp_path: Path) -> N
     assert rows["uvicorn/websocket"]["kb_per_connection"] > 0
     assert rows["uvicorn/websocket"]["deflate"] == "on"  # uvicorn's default, negotiated with the client
     assert "4 workers x 1 request each, each busy for a whole stream" in (out / "summary.md").read_text()
+    assert (out / "chart.png").stat().st_size > 10_000  # held of asked, per stack

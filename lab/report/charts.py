@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import math
 import statistics
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
 
@@ -20,6 +20,7 @@ if TYPE_CHECKING:
 
     from lab.measure.slots import Queue
     from lab.report.closed import Result
+    from lab.report.held import Held
     from lab.report.openloop import Row, StackSummary
 
 
@@ -252,6 +253,49 @@ def queue_over_time(queues: Sequence[Queue], title: str, path: Path) -> None:
         fig.legend(handles, labels, loc="lower center", ncol=2, frameon=False)
         caption = "requests in the app (dark) and queued (pale); each step's arrivals a second above it"
         fig.suptitle(f"{title}\n{caption}", fontsize=FONT)
+        fig.tight_layout(rect=(0, 0.05, 1, 1))
+        fig.savefig(path, dpi=100)
+        plt.close(fig)
+
+
+def held_connections(results: Sequence[Held], interfaces: Mapping[str, str], title: str, path: Path) -> None:
+    """Connections scenario: of the streams (and WebSockets) asked for, how many each stack held at once.
+
+    A sync worker holds one stream for its whole length, so gunicorn -w 4 holds 4 of 500 while an
+    event loop holds all 500: the grey bar is what was asked, the coloured one what was held.
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from matplotlib.patches import Patch
+
+    kinds = [kind for kind in ("stream", "websocket") if any(r.kind == kind for r in results)]
+    with plt.rc_context({"font.size": FONT}):
+        fig, axes = plt.subplots(1, len(kinds), figsize=SIZE, squeeze=False)
+        for ax, kind in zip(axes[0], kinds, strict=True):
+            mine = [r for r in results if r.kind == kind]
+            mine = sorted(mine, key=lambda r: interfaces.get(r.stack) != "WSGI")[
+                ::-1
+            ]  # bottom up: WSGI on top
+            y = range(len(mine))
+            hues = [COLOURS.get(interfaces.get(r.stack, ""), "#424242") for r in mine]
+            ax.barh([i + 0.2 for i in y], [r.asked for r in mine], height=0.4, color=GREY)
+            ax.barh([i - 0.2 for i in y], [r.held for r in mine], height=0.4, color=hues)
+            for i, r in zip(y, mine, strict=True):
+                cost = "" if math.isnan(r.kb_per_connection) else f", {r.kb_per_connection:,.0f} KB each"
+                ax.text(r.held, i - 0.2, f" {r.held} of {r.asked}{cost}", va="center", fontsize=FONT)
+            ax.set_yticks(list(y), [r.stack for r in mine])
+            for label, hue in zip(ax.get_yticklabels(), hues, strict=True):
+                label.set_color(hue)
+            ax.set_xlim(0, 1.6 * max((r.asked for r in mine), default=1))  # room for the labels
+            ax.set_xlabel("connections")
+            ax.set_title("streams: each one busy for its whole length" if kind == "stream" else "WebSockets")
+        groups = [g for g in COLOURS if g in {interfaces.get(r.stack) for r in results}]
+        held = [Patch(color=COLOURS[g], label=f"{g}, held at once") for g in groups]
+        fig.legend(handles=[Patch(color=GREY, label="asked"), *held], loc="lower center", ncol=3,
+                   fontsize=FONT - 2, frameon=False)  # fmt: skip
+        fig.suptitle(title, fontsize=FONT + 2)
         fig.tight_layout(rect=(0, 0.05, 1, 1))
         fig.savefig(path, dpi=100)
         plt.close(fig)

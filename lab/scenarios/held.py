@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from lab.probes.held import hold_streams, hold_websockets, raise_fd_limit
+from lab.report import charts
 from lab.report.files import write_json, write_markdown
 from lab.report.format import aligned
 from lab.report.held import Held, explain, table
@@ -86,6 +87,9 @@ class HeldConnections:
         write_json(out / "summary.json", results, env)
         words = [f"- **{r.stack}** ({r.kind}): {explain(r, ran[r.stack])}" for r in results]
         write_markdown(out / "summary.md", plan.title, table(results), [*words, *[f"> {n}" for n in notes]])
+        if results:
+            interfaces = {name: stack.interface for name, stack in ran.items()}
+            charts.held_connections(results, interfaces, plan.title, out / "chart.png")
         lines = [aligned(table(results))] if results else []
         return "\n".join(
             [
