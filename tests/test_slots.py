@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from lab.measure.requests import Request, Window
-from lab.measure.slots import lanes, occupancy, over_time
+from lab.measure.slots import Occupancy, lanes, occupancy, over_time
 from lab.report.closed import Sample, row
 from lab.report.timeline import draw
 from lab.servers.base import Slots
@@ -106,3 +106,15 @@ def test_the_queue_over_time_counts_each_request_where_it_was() -> None:
     ]
     series = over_time(requests, 0.0, 2.0, step=0.5)
     assert series == [(0.0, 1, 1), (0.5, 1, 2), (1.0, 1, 0), (1.5, 1, 0), (2.0, 0, 0)]
+
+
+def test_users_neither_in_the_app_nor_queued_are_named_as_on_their_way_back() -> None:
+    """A thread pool's answers that wait for the event loop: 40 in the app and 7 queued of 50 users."""
+    pool = Slots(40, "1 worker x 40 threads", 1, "thread pool")
+    inside = Occupancy(40.0, 7.0, 40, 1, 20.0, 0)
+    r = row(SYNC, "pitfalls", "slow", 50, 1.0, pool, Sample(seen(40.0), 20.0, occupancy=inside), cpus=2)
+    assert "The other 3.0 of the 50 users were between the app and their answer" in r.explanation
+    # Within 5% of the users, nothing is said.
+    close = Occupancy(40.0, 9.0, 40, 1, 20.0, 0)
+    r = row(SYNC, "pitfalls", "slow", 50, 1.0, pool, Sample(seen(40.0), 20.0, occupancy=close), cpus=2)
+    assert "between the app" not in r.explanation

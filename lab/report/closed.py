@@ -269,6 +269,13 @@ def inside_words(r: Result) -> str:
             if held == "fewer"
             else "some requests it counts were waiting inside the app for a limit it takes after starting."
         )
+    # Each closed-loop user has one request somewhere: in the app, queued, or on its way back.
+    returning = r.users - r.in_server - r.queued
+    if returning > SLOTS_HELD * r.users and not r.unnamed:
+        why += (
+            f" The other {returning:.1f} of the {r.users} users were between the app and their answer:"
+            " the app had let go of their requests, the answers had not arrived."
+        )
     if r.unnamed:
         why += f" {plural(r.unnamed, 'request')} answered without naming a slot (failures): not counted."
     return why
