@@ -2,9 +2,10 @@
 
 Each app names the slot that served a request and when it held it (its Served-By, Started-At and
 Server-Timing headers), and locust knows when the request was sent and answered. So at every
-instant of the window a request is either queued (sent, not yet taken by the app) or in the app;
-averaged over the window, those are Little's law seen directly: a closed loop's users split between
-the two, and in the app there are as many as the stack has slots, when users outnumber them.
+instant of the window a request is queued (sent, not yet taken by the app), in the app, or on its
+way back; averaged over the window, those are Little's law seen directly: a closed loop's users
+split between them, and in the app there are as many as the stack has slots, when users outnumber
+them.
 """
 
 from __future__ import annotations
