@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from lab.measure.requests import Request, Window
+from lab.measure.requests import Request, Window, app_said
 from lab.measure.slots import Occupancy, lanes, occupancy, over_time
 from lab.report.closed import Sample, row
 from lab.report.timeline import draw
@@ -118,3 +118,26 @@ def test_users_neither_in_the_app_nor_queued_are_named_as_on_their_way_back() ->
     close = Occupancy(40.0, 9.0, 40, 1, 20.0, 0)
     r = row(SYNC, "pitfalls", "slow", 50, 1.0, pool, Sample(seen(40.0), 20.0, occupancy=close), cpus=2)
     assert "between the app" not in r.explanation
+
+
+def test_a_computing_stack_holding_more_than_its_slots_says_its_threads_take_turns() -> None:
+    """gthread on the cpu app, measured once: 1.74 requests in the app of 1 slot (one GIL)."""
+    gil = Slots(1, "1 process, each computing one request at a time (one GIL each)", 1, "GIL")
+    turns = Occupancy(1.74, 47.6, 16, 1, 10.0, 0)
+    sample = Sample(seen(133.0), 10.0, cpu_per_request=0.0074, occupancy=turns)
+    r = row(SYNC, "cpu", "cpu", 50, 0.0, gil, sample, cpus=2)
+    assert "More than its 1: its threads take turns at the GIL" in r.explanation
+    held = Sample(seen(133.0), 10.0, cpu_per_request=0.0074, occupancy=Occupancy(1.0, 49.0, 1, 1, 10.0, 0))
+    assert "take turns" not in row(SYNC, "cpu", "cpu", 50, 0.0, gil, held, cpus=2).explanation
+
+
+def test_only_well_formed_headers_name_a_slot() -> None:
+    """A server that writes other values names nothing; the plugin still records its request."""
+    good = {"Served-By": "pid=7 thread=8", "Started-At": "100.5", "Server-Timing": "app;dur=250.0"}
+    assert app_said(good) == ("pid=7 thread=8", "100.5", "100.750000")
+    for bad in ("soon", "1.2.3", ""):
+        assert app_said({**good, "Started-At": bad}) == ("", "", "")
+    assert app_said({**good, "Server-Timing": "app;dur=1.2.3"}) == ("", "", "")
+    assert app_said({**good, "Server-Timing": "db;dur=5"}) == ("", "", "")
+    assert app_said({**good, "Served-By": "  "}) == ("", "", "")
+    assert app_said(None) == ("", "", "")

@@ -16,7 +16,6 @@ from __future__ import annotations
 import csv
 import functools
 import os
-import re
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -26,6 +25,8 @@ import gevent  # type: ignore[import-untyped]  # locust's own dependency; it shi
 from locust import events
 from locust.clients import HttpSession
 from locust.contrib.fasthttp import FastHttpSession
+
+from lab.measure.requests import app_said  # locust runs from the repository root, which it puts on sys.path
 
 _requests: list[tuple[float, float, str, str, str, str, str]] = []
 _in_flight: dict[Any, tuple[float, str]] = {}  # user greenlet -> (start, name) of its open request
@@ -54,16 +55,6 @@ FastHttpSession.request = _track(FastHttpSession.request)  # type: ignore[method
 HttpSession.request = _track(HttpSession.request)  # type: ignore[method-assign]
 
 
-def served(response: Any) -> tuple[str, str, str]:
-    """(slot, app start, app end) from the app's headers, or three empty strings."""
-    headers = getattr(response, "headers", None) or {}
-    slot, started = headers.get("Served-By") or "", headers.get("Started-At") or ""
-    took = re.search(r"\bapp;dur=([0-9.]+)", headers.get("Server-Timing") or "")
-    if not (slot and started and took):
-        return "", "", ""
-    return slot, started, f"{float(started) + float(took[1]) / 1000:.6f}"
-
-
 @events.request.add_listener
 def record(
     name: str, response_time: float, start_time: float, exception: Any, response: Any = None, **kwargs: Any
@@ -71,7 +62,8 @@ def record(
     if _stopped:
         return
     outcome = "ok" if exception is None else f"failed: {type(exception).__name__}: {exception}"[:200]
-    _requests.append((start_time, start_time + response_time / 1000, name, outcome, *served(response)))
+    headers = getattr(response, "headers", None)
+    _requests.append((start_time, start_time + response_time / 1000, name, outcome, *app_said(headers)))
 
 
 @events.test_stopping.add_listener
