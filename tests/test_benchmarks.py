@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -31,13 +33,20 @@ def test_deflate_shrinks_a_large_message_on_the_wire() -> None:
 
 
 @pytest.mark.skipif(shutil.which("wrk") is None, reason="wrk is not installed (apt-get install wrk)")
-def test_wrk_measures_the_peak_per_server_cpu_and_the_cpu_per_request() -> None:
-    result = run("lab", "wrk", "--stacks", "uvicorn", "--duration", "1", "--runs", "2", "-c", "10")
+def test_wrk_measures_the_peak_per_server_cpu_and_the_cpu_per_request(tmp_path: Path) -> None:
+    out = tmp_path / "wrk"
+    result = run(
+        "lab", "wrk", "--stacks", "uvicorn", "--duration", "1", "--runs", "2", "-c", "10", "--out", str(out)
+    )
     assert result.returncode == 0, result.stderr
-    # stack, access log, peak rps/CPU, min-max, CPU us/req, CPUs, busy, wrk CPU; then the legend
-    name, log, per_cpu, spread, us, cpus, busy, wrk = result.stdout.splitlines()[-2].split()
+    assert "2 runs of 1 s" in result.stdout  # what it says it runs is what it ran
+    # stack, access log, peak rps/CPU, min-max, CPU us/req, CPUs, busy, wrk CPU; the legend; the report
+    name, log, per_cpu, spread, us, cpus, busy, wrk = result.stdout.splitlines()[-3].split()
     assert (name, log, cpus) == ("uvicorn", "on", "1")
     low, high = (float(x.replace(",", "")) for x in spread.split("-"))
     assert 100 < low <= float(per_cpu.lstrip(">=").replace(",", "")) <= high
     assert float(us.replace(",", "")) > 0
     assert 0 < int(busy.rstrip("%")) <= 110 and 0 < int(wrk.rstrip("%")) <= 110
+    (kept,) = json.loads((out / "summary.json").read_text())["results"]  # the table's row, and its runs
+    assert kept["stack"] == "uvicorn" and f"{kept['per_cpu']:,.0f}" == per_cpu.lstrip(">=")
+    assert len(kept["runs_per_cpu"]) == 2 and (out / "chart.png").stat().st_size > 10_000

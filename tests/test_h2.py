@@ -95,7 +95,7 @@ def test_the_servers_left_out_refuse_cleartext_http2(name: str, tmp_path: Path) 
         speaking(BY_NAME[name])
 
 
-def test_the_command_keeps_its_rows_in_summary_json(tmp_path: Path) -> None:
+def test_the_command_keeps_its_rows_in_summary_json_and_draws_them(tmp_path: Path) -> None:
     done = subprocess.run(
         [sys.executable, "-m", "lab", "h2", "--stacks", "hypercorn", "-c", "1", "-m", "4", "--rounds", "1",
          "--out", str(tmp_path)],
@@ -110,6 +110,7 @@ def test_the_command_keeps_its_rows_in_summary_json(tmp_path: Path) -> None:
     assert (h2["in_flight"], h1["in_flight"], many["in_flight"]) == (4, 1, 4)
     assert h2["predicted_rps"] == pytest.approx(4 / SLOW) and h1["predicted_rps"] == pytest.approx(1 / SLOW)
     assert h2["of_bound"] == pytest.approx(h2["measured_rps"] / h2["predicted_rps"], abs=0.001)
+    assert (tmp_path / "chart.png").stat().st_size > 10_000  # the three ways beside their predictions
 
 
 @pytest.mark.parametrize(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -31,6 +32,23 @@ def test_a_second_answer_behind_ambiguous_framing_is_a_violation() -> None:
     assert violation(case, Outcome((200, 400), closed=True)) is None
     assert violation(Case("t", "reject", "", "", b""), Outcome((200,), closed=True)) is not None
     assert violation(Case("t", "reject", "", "", b""), Outcome((), closed=True)) is None
+
+
+def test_the_command_keeps_every_answer_and_draws_the_cases_that_differ(tmp_path: Path) -> None:
+    out = tmp_path / "hostile"
+    result = subprocess.run(
+        [sys.executable, "-m", "lab", "hostile", "--stacks", "gunicorn-sync,uvicorn",
+         "--cases", "baseline-get,host-duplicated", "--out", str(out)],
+        cwd=ROOT, capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr + result.stdout
+    sync, loop = json.loads((out / "summary.json").read_text())["results"]
+    # host-duplicated: gunicorn's parser refuses two Host headers; uvicorn's httptools serves them.
+    assert sync["outcomes"]["host-duplicated"]["statuses"] == [400]
+    assert (
+        loop["outcomes"]["host-duplicated"]["statuses"] == [200] and "host-duplicated" in loop["deviations"]
+    )
+    assert (out / "chart.png").stat().st_size > 10_000 and f"report in {out}" in result.stdout
 
 
 def test_unknown_case_or_stack_is_one_line() -> None:

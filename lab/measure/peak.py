@@ -61,8 +61,8 @@ def cpu_list(cpus: frozenset[int]) -> str:
     return ",".join(str(cpu) for cpu in sorted(cpus))
 
 
-def plan_notes(asked: bool, measured: bool, where: Split) -> list[str]:
-    """What the plan says of the peak: how it is measured, where, or why it is not."""
+def plan_notes(asked: bool, measured: bool, where: Split, how: str = "") -> list[str]:
+    """What the plan says of the peak: how it is measured (`how`, else by default), where, or why not."""
     if not asked:
         return []
     if not measured:
@@ -70,7 +70,8 @@ def plan_notes(asked: bool, measured: bool, where: Split) -> list[str]:
             "wrk is not installed, so the server's peak is not measured, only what one locust process"
             f" drives; to measure it: {INSTALL}"
         ]
-    how = f"each stack's peak: wrk -t1 -c{CONNECTIONS}, a 1 s warm-up then {RUNS} runs of {SECONDS} s"
+    how = how or f"wrk -t1 -c{CONNECTIONS}, a 1 s warm-up then {RUNS} runs of {SECONDS} s"
+    how = f"each stack's peak: {how}"
     if where.pinned:
         server, generator = cpu_list(where.server), cpu_list(where.generator)
         return [f"{how}; the server on CPU {server}, wrk and locust on CPU {generator}"]

@@ -28,7 +28,8 @@ from lab import apps, cli
 from lab.errors import LabError
 from lab.infra.processes import running
 from lab.measure.machine import environment
-from lab.report.files import write_json
+from lab.report import probes as charts
+from lab.report.files import release, run_folder, write_json
 from lab.report.format import aligned
 from lab.servers.base import Stack
 from lab.stacks import STACKS, choose
@@ -198,7 +199,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "-m", "--streams", type=cli.positive_int, default=50, help="per connection (default 50)"
     )
     parser.add_argument("--rounds", type=cli.positive_int, default=4, help="requests per slot (default 4)")
-    cli.add_out(parser, "summary.json")
+    cli.add_out(parser, "the report: summary.json, chart.png (default: reports/<time>-h2)")
     cli.add_plan(parser)
 
 
@@ -226,21 +227,24 @@ def main(args: argparse.Namespace) -> int:
         ]
         print(f"plan (nothing started): SLOW_SECONDS={apps.slow_seconds():g}\n{aligned(plan)}")
         return 0
-    print(
-        f"SLOW_SECONDS={apps.slow_seconds():g}; h2load over loopback, cleartext (h2c prior knowledge)",
-        flush=True,
-    )
+    out = run_folder(args.out, "h2")
+    how = f"SLOW_SECONDS={apps.slow_seconds():g}; h2load over loopback, cleartext (h2c prior knowledge)"
+    print(f"{how}\nreport: {out}", flush=True)
     rows: list[Row] = []
+    chosen_ways = ways(args.connections, args.streams)
     log_dir = Path(tempfile.mkdtemp(prefix="lab-h2-"))
     try:
         for stack in chosen:
-            rows += measure(stack, ways(args.connections, args.streams), args.rounds, log_dir / stack.name)
+            rows += measure(stack, chosen_ways, args.rounds, log_dir / stack.name)
             print(f"{stack.name}: measured ({len(rows)} rows so far)", flush=True)
-    finally:
-        if args.out and rows:  # what was measured stays, even when a later stack fails
-            args.out.mkdir(parents=True, exist_ok=True)
-            write_json(args.out / "summary.json", rows, environment())
-    print("\n" + table(rows))
+    finally:  # what was measured stays, even when a later stack fails or Ctrl-C stops the run
+        if rows:
+            write_json(out / "summary.json", rows, environment())
+            interfaces = {s.name: s.interface for s in chosen}
+            title = f"HTTP/2 beside HTTP/1.1 on the slow app: {how}"
+            charts.h2_rates(rows, chosen_ways, interfaces, title, out / "chart.png")
+        release(out)
+    print("\n" + table(rows) + f"\nreport in {out}")
     return 0
 
 

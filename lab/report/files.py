@@ -7,11 +7,13 @@ import os
 import shutil
 from collections.abc import Sequence
 from dataclasses import asdict
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import psutil
 
+from lab import ROOT
 from lab.errors import LabError
 from lab.report.format import markdown_table, nulls
 
@@ -41,6 +43,11 @@ def folder(asked: Path | None, default: Path) -> Path:
         for old in set(asked.iterdir()) - held:  # an earlier report here: this run replaces it
             shutil.rmtree(old) if old.is_dir() else old.unlink()
     return asked
+
+
+def run_folder(asked: Path | None, name: str) -> Path:
+    """`folder` for a run named `name`: --out, or reports/<time>-<name> in the repository."""
+    return folder(asked, ROOT / "reports" / f"{datetime.now():%Y%m%d-%H%M%S}-{name}")
 
 
 def fresh(default: Path) -> Path:

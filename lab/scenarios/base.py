@@ -11,14 +11,12 @@ import argparse
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
 from pathlib import Path
 from typing import Any, Generic, Protocol, TypeVar
 
-from lab import ROOT
 from lab.errors import LabError
 from lab.measure.machine import environment
-from lab.report.files import folder, release
+from lab.report.files import release, run_folder
 from lab.report.format import aligned
 from lab.servers.base import Stack
 
@@ -68,7 +66,7 @@ def execute(scenario: Scenario, args: argparse.Namespace) -> int:
     if args.plan:
         print(f"plan (nothing started): {plan.title}\n{aligned(plan.table)}\nabout {plan.seconds:.0f} s")
         return 0
-    out = folder(args.out, ROOT / "reports" / f"{datetime.now():%Y%m%d-%H%M%S}-{scenario.name}")
+    out = run_folder(args.out, scenario.name)
     print(f"{plan.title}\nreport: {out}", flush=True)
     rows: list[Any] = []
     notes: list[str] = []
