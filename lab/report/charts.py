@@ -183,8 +183,9 @@ def latency_vs_offered(
                 ax.text(s.bound_rps, 0.02, f" bound {s.bound_rps:.0f} rps", color=color, rotation=90,
                         va="bottom", fontsize=FONT - 2, transform=ax.get_xaxis_transform())  # fmt: skip
         ax.set_yscale("log")  # past the bound latency grows by multiples, step after step
+        ax.yaxis.set_major_locator(matplotlib.ticker.LogLocator(subs=(1, 2, 5)))  # 10, 20, 50, 100...
         ax.yaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda v, _: f"{v:,.0f}"))
-        ax.yaxis.set_minor_formatter(matplotlib.ticker.FuncFormatter(lambda v, _: f"{v:,.0f}"))
+        ax.yaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
         ax.set_xlabel("offered load, requests per second (arrivals on a clock)")
         ax.set_ylabel("latency, ms (log scale): p99 solid, p50 dotted")
         ax.set_title(title, fontsize=FONT)
