@@ -95,6 +95,18 @@ def test_only_the_service_is_generated(service: Path) -> None:
     RECORD.write_text(json.dumps(record, indent=2) + "\n")
 
 
+def test_one_python_version_for_uv_ci_and_the_image(service: Path) -> None:
+    """.python-version is the one place: uv runs the tests on it (CI runs them through uv), and the
+    image build checks its base's python3 against it (tests/test_starter.py builds that image)."""
+    wanted = (service / ".python-version").read_text().strip()
+    assert wanted == "3.13"  # Debian 13's Python, which the image runs
+    version = "import sys; print('%d.%d' % sys.version_info[:2])"
+    assert run(service, "uv", "run", "--locked", "python", "-c", version).stdout.strip() == wanted
+    assert "cat .python-version" in (service / "Dockerfile").read_text()
+    assert "!.python-version" in (service / ".dockerignore").read_text().splitlines()
+    assert "python-version" not in (service / ".github" / "workflows" / "ci.yml").read_text()  # no second one
+
+
 def test_its_own_make_test_passes(service: Path) -> None:
     result = run(service, "make", "test")
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
@@ -469,6 +481,19 @@ def test_make_starter_records_a_template_a_teammate_can_reach(template: Path, tm
     record.update(make_starter_s=round(took, 1))
     RECORD.parent.mkdir(exist_ok=True)
     RECORD.write_text(json.dumps(record, indent=2) + "\n")
+
+
+def test_make_starter_says_a_refused_answer_in_one_line(template: Path, tmp_path: Path) -> None:
+    """copier ends a --data value its validator refuses in a traceback; make starter keeps the message."""
+    dest = tmp_path / "bad"
+    data = "COPIER_ARGS=--defaults --data project_name=Orders_API"
+    result = run(template, "make", "-s", "starter", f"DEST={dest}", data)
+    assert result.returncode != 0
+    assert said_alone(result.stderr) == (
+        "make starter: Validation error for question 'project_name': lowercase letters, digits and hyphens,"
+        " starting with a letter (a DNS label)"
+    )
+    assert "Next:" not in result.stdout and not (dest / "pyproject.toml").exists()
 
 
 def test_make_update_brings_template_changes_and_keeps_the_teams_lock(template: Path, tmp_path: Path) -> None:
