@@ -483,6 +483,22 @@ def test_make_starter_records_a_template_a_teammate_can_reach(template: Path, tm
     RECORD.write_text(json.dumps(record, indent=2) + "\n")
 
 
+def test_make_starter_without_uv_takes_copier_from_the_labs_environment(tmp_path: Path) -> None:
+    """No uv on PATH: `make starter` builds the lab's .venv from its hash-pinned files, then runs copier."""
+    clone = tmp_path / "wsgi-asgi"
+    git(ROOT, "clone", "-q", str(ROOT), str(clone))
+    git(clone, "remote", "set-url", "origin", TEMPLATE_URL)
+    path = os.pathsep.join(d for d in os.environ["PATH"].split(os.pathsep) if not (Path(d) / "uvx").exists())
+    dest = tmp_path / PROJECT
+    data = f"COPIER_ARGS=--defaults --data project_name={PROJECT} --data package={PACKAGE}"
+    result = subprocess.run(["make", "-s", "starter", f"DEST={dest}", data], cwd=clone, capture_output=True,
+                            text=True, timeout=900, env={**os.environ, "PATH": path})  # fmt: skip
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert (clone / ".venv" / "bin" / "copier").exists()  # the fallback, not uvx
+    assert (dest / PACKAGE / "main.py").exists() and "git init" in result.stdout
+    assert yaml.safe_load((dest / ".copier-answers.yml").read_text())["_src_path"] == TEMPLATE_URL
+
+
 def test_make_starter_says_a_refused_answer_in_one_line(template: Path, tmp_path: Path) -> None:
     """copier ends a --data value its validator refuses in a traceback; make starter keeps the message."""
     dest = tmp_path / "bad"
