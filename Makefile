@@ -53,7 +53,8 @@ starter: $(if $(UVX),,$(VENV)/.installed)
 	     !t { print; fflush() }' >&2; } 3>&1
 	@# A teammate's `copier update` must reach the template: its git URL, not this clone's path.
 	@origin=$$(git remote get-url origin 2>/dev/null); case "$$origin" in \
-	    *://*|*@*:*) sed -i.bak "s|^_src_path: .*|_src_path: $$origin|" "$(DEST)/.copier-answers.yml" \
+	    *://*|*@*:*) url=$$(printf '%s' "$$origin" | sed 's/[|&\\]/\\&/g'); \
+	        sed -i.bak "s|^_src_path: .*|_src_path: $$url|" "$(DEST)/.copier-answers.yml" \
 	        && rm -f "$(DEST)/.copier-answers.yml.bak";; \
 	    *) echo "note: .copier-answers.yml names this clone's path as the template; set _src_path there to its git URL so teammates can update";; \
 	esac

@@ -499,6 +499,16 @@ def test_make_starter_without_uv_takes_copier_from_the_labs_environment(tmp_path
     assert yaml.safe_load((dest / ".copier-answers.yml").read_text())["_src_path"] == TEMPLATE_URL
 
 
+def test_make_starter_records_a_url_with_seds_special_characters_as_it_is(tmp_path: Path) -> None:
+    clone = tmp_path / "wsgi-asgi"
+    git(ROOT, "clone", "-q", str(ROOT), str(clone))
+    url = r"https://git.example.com/a|b&c\d/wsgi-asgi.git"  # |, & and \ mean something to sed
+    git(clone, "remote", "set-url", "origin", url)
+    result = make_starter(clone, tmp_path / PROJECT)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert yaml.safe_load((tmp_path / PROJECT / ".copier-answers.yml").read_text())["_src_path"] == url
+
+
 def test_make_starter_says_a_refused_answer_in_one_line(template: Path, tmp_path: Path) -> None:
     """copier ends a --data value its validator refuses in a traceback; make starter keeps the message."""
     dest = tmp_path / "bad"
