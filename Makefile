@@ -39,8 +39,8 @@ COPIER_VERSION := $(shell sed -n 's/^ *"copier==\([^"]*\)".*/\1/p' pyproject.tom
 UVX := $(shell command -v uvx)
 COPIER := $(if $(UVX),$(UVX) --from copier==$(COPIER_VERSION) copier,$(BIN)/copier)
 # copier answers a --data value its validator refuses with a Python traceback: the filter keeps its
-# message, and bash's pipefail keeps copier's exit status (set in the line: macOS's make 3.81 has
-# no .SHELLFLAGS).
+# message (a traceback with none is shown whole), and bash's pipefail keeps copier's exit status
+# (set in the line: macOS's make 3.81 has no .SHELLFLAGS).
 starter: SHELL := /bin/bash
 starter: $(if $(UVX),,$(VENV)/.installed)
 	@test -n "$(DEST)" || { echo "make starter: say where, as in: make starter DEST=../my-service" >&2; exit 2; }
@@ -48,9 +48,9 @@ starter: $(if $(UVX),,$(VENV)/.installed)
 	    || { echo "make starter: $(DEST) exists and is not empty; choose a new folder (nothing was written)" >&2; exit 2; }
 	@echo "copier copy --vcs-ref HEAD $(COPIER_ARGS) $(CURDIR) $(DEST)"
 	@set -o pipefail; { $(COPIER) copy --vcs-ref HEAD $(COPIER_ARGS) "$(CURDIR)" "$(DEST)" 2>&1 1>&3 3>&- | awk \
-	    '/^Traceback \(most recent call last\):/ { t = 1; next } \
+	    '/^Traceback \(most recent call last\):/ { t = 1; held = "" } t { held = held $$0 "\n" } \
 	     t && /^[A-Za-z_.]*(Error|Exception): / { sub(/^[^:]*: /, ""); print "make starter: " $$0; t = 0; next } \
-	     !t { print; fflush() }' >&2; } 3>&1
+	     t { next } { print; fflush() } END { if (t) printf "%s", held }' >&2; } 3>&1
 	@# A teammate's `copier update` must reach the template: its git URL, not this clone's path.
 	@origin=$$(git remote get-url origin 2>/dev/null); case "$$origin" in \
 	    *://*|*@*:*) url=$$(printf '%s' "$$origin" | sed 's/[|&\\]/\\&/g'); \

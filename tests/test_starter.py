@@ -522,6 +522,17 @@ def test_make_starter_says_a_refused_answer_in_one_line(template: Path, tmp_path
     assert "Next:" not in result.stdout and not (dest / "pyproject.toml").exists()
 
 
+def test_make_starter_shows_a_traceback_with_no_message_whole(tmp_path: Path) -> None:
+    """The filter that keeps a traceback's last line must not swallow one that says nothing there."""
+    fake = tmp_path / "copier.py"
+    fake.write_text("def fail():\n    raise RuntimeError\n\n\nfail()\n")
+    dest = tmp_path / "out"
+    result = run(ROOT, "make", "-s", "starter", f"DEST={dest}", f"COPIER={sys.executable} {fake}")
+    assert result.returncode != 0 and "Next:" not in result.stdout
+    assert "Traceback (most recent call last):" in result.stderr and "raise RuntimeError" in result.stderr
+    assert "RuntimeError" in result.stderr.splitlines()  # its last line, whole
+
+
 def test_make_update_brings_template_changes_and_keeps_the_teams_lock(template: Path, tmp_path: Path) -> None:
     dest = tmp_path / PROJECT
     assert make_starter(template, dest).returncode == 0
