@@ -30,6 +30,22 @@ GREY = "#b0bec5"
 SIZE = (19.2, 10.8)  # inches at 100 dpi: 1920x1080, a projector's picture
 MARKERS = ("o", "s", "^", "D", "v", "P", "X")
 FONT = 16  # points at that size: readable from the back of a room (14 at the least)
+OTHER = "#424242"  # a stack of neither interface (a proxy's row)
+
+
+def wsgi_on_top(names: Sequence[str], interfaces: Mapping[str, str]) -> list[str]:
+    """Bottom-up order for a horizontal chart: the WSGI rows on top, each group in the order given."""
+    return sorted(names, key=lambda name: interfaces.get(name) != "WSGI")[::-1]
+
+
+def label_rows(ax: Axes, names: Sequence[str], interfaces: Mapping[str, str], y: Sequence[float]) -> None:
+    """Each row named in its interface's colour, with a rule between the WSGI rows and the others."""
+    ax.set_yticks(list(y), list(names))
+    for label, name in zip(ax.get_yticklabels(), names, strict=True):
+        label.set_color(COLOURS.get(interfaces.get(name, ""), OTHER))
+    wsgi = [i for i, name in zip(y, names, strict=True) if interfaces.get(name) == "WSGI"]
+    if wsgi and len(wsgi) < len(names):
+        ax.axhline(min(wsgi) - 0.5, color="black", lw=1.5)
 
 
 def bars(results: Sequence[Result], title: str, path: Path) -> None:
@@ -61,7 +77,7 @@ def bars(results: Sequence[Result], title: str, path: Path) -> None:
 
 
 def colour(r: Result) -> str:
-    return COLOURS.get(r.interface, "#424242")
+    return COLOURS.get(r.interface, OTHER)
 
 
 def throughput(ax: Axes, data: Sequence[Result]) -> None:
@@ -233,7 +249,7 @@ def queue_over_time(queues: Sequence[Queue], title: str, path: Path) -> None:
     with plt.rc_context({"font.size": FONT}):
         fig, panels = side_by_side([(q.interface, q) for q in queues])
         for ax, q, last in panels:
-            hue = COLOURS.get(q.interface, "#424242")
+            hue = COLOURS.get(q.interface, OTHER)
             t = [s[0] for s in q.series]
             ax.stackplot(t, [s[1] for s in q.series], [s[2] for s in q.series], colors=[hue, hue],
                          alpha=0.9, labels=["in the app", "queued"])  # fmt: skip
@@ -275,20 +291,16 @@ def held_connections(results: Sequence[Held], interfaces: Mapping[str, str], tit
     with plt.rc_context({"font.size": FONT}):
         fig, axes = plt.subplots(1, len(kinds), figsize=SIZE, squeeze=False)
         for ax, kind in zip(axes[0], kinds, strict=True):
-            mine = [r for r in results if r.kind == kind]
-            mine = sorted(mine, key=lambda r: interfaces.get(r.stack) != "WSGI")[
-                ::-1
-            ]  # bottom up: WSGI on top
+            by_name = {r.stack: r for r in results if r.kind == kind}
+            mine = [by_name[name] for name in wsgi_on_top(list(by_name), interfaces)]
             y = range(len(mine))
-            hues = [COLOURS.get(interfaces.get(r.stack, ""), "#424242") for r in mine]
+            hues = [COLOURS.get(interfaces.get(r.stack, ""), OTHER) for r in mine]
             ax.barh([i + 0.2 for i in y], [r.asked for r in mine], height=0.4, color=GREY)
             ax.barh([i - 0.2 for i in y], [r.held for r in mine], height=0.4, color=hues)
             for i, r in zip(y, mine, strict=True):
                 cost = "" if math.isnan(r.kb_per_connection) else f", {r.kb_per_connection:,.0f} KB each"
                 ax.text(r.held, i - 0.2, f" {r.held} of {r.asked}{cost}", va="center", fontsize=FONT)
-            ax.set_yticks(list(y), [r.stack for r in mine])
-            for label, hue in zip(ax.get_yticklabels(), hues, strict=True):
-                label.set_color(hue)
+            label_rows(ax, [r.stack for r in mine], interfaces, list(y))
             ax.set_xlim(0, 1.6 * max((r.asked for r in mine), default=1))  # room for the labels
             ax.set_xlabel("connections")
             ax.set_title("streams: each one busy for its whole length" if kind == "stream" else "WebSockets")

@@ -10,33 +10,15 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from lab.report.charts import COLOURS, FONT, SIZE
+from lab.report.charts import COLOURS, FONT, OTHER, SIZE, label_rows, wsgi_on_top
 
 if TYPE_CHECKING:
     from matplotlib.artist import Artist
-    from matplotlib.axes import Axes
 
     from lab.probes.h2 import Row as H2Row
     from lab.probes.h2 import Way
     from lab.probes.hostile.engine import Case, StackReport
     from lab.probes.wrk import Row as WrkRow
-
-OTHER = "#424242"  # a stack of neither interface (a proxy's row)
-
-
-def wsgi_on_top(names: Sequence[str], interfaces: Mapping[str, str]) -> list[str]:
-    """Bottom-up order for a horizontal chart: the WSGI rows on top, each group in the order given."""
-    return sorted(names, key=lambda name: interfaces.get(name) != "WSGI")[::-1]
-
-
-def label_rows(ax: Axes, names: Sequence[str], interfaces: Mapping[str, str], y: Sequence[float]) -> None:
-    """Each row named in its interface's colour, with a rule between the WSGI rows and the others."""
-    ax.set_yticks(list(y), list(names))
-    for label, name in zip(ax.get_yticklabels(), names, strict=True):
-        label.set_color(COLOURS.get(interfaces.get(name, ""), OTHER))
-    wsgi = [i for i, name in zip(y, names, strict=True) if interfaces.get(name) == "WSGI"]
-    if wsgi and len(wsgi) < len(names):
-        ax.axhline(min(wsgi) - 0.5, color="black", lw=1.5)
 
 
 def peaks(rows: Sequence[WrkRow], title: str, path: Path) -> None:

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 
 from lab.measure.requests import Request, read_requests
 from lab.measure.slots import lanes
-from lab.report.charts import COLOURS, FONT, side_by_side
+from lab.report.charts import COLOURS, FONT, OTHER, side_by_side
 from lab.report.closed import served_by
 from lab.report.format import plural
 
@@ -80,7 +80,7 @@ def panel(ax: Axes, result: Result, requests: list[Request], last: bool) -> None
     from matplotlib.colors import ListedColormap, to_rgba
 
     begin, finish = stretch(requests) or (0.0, 0.0)
-    colour = COLOURS.get(result.interface, "#424242")
+    colour = COLOURS.get(result.interface, OTHER)
     by_slot = lanes(requests, begin, finish)
     # Each bar ends a hair early, so two requests back to back on one lane read as two.
     gap = GAP * (finish - begin)
