@@ -47,6 +47,8 @@ def test_wrk_measures_the_peak_per_server_cpu_and_the_cpu_per_request(tmp_path: 
     assert 100 < low <= float(per_cpu.lstrip(">=").replace(",", "")) <= high
     assert float(us.replace(",", "")) > 0
     assert 0 < int(busy.rstrip("%")) <= 110 and 0 < int(wrk.rstrip("%")) <= 110
-    (kept,) = json.loads((out / "summary.json").read_text())["results"]  # the table's row, and its runs
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["machine_busy"] == ("WARNING: The machine was busy" in result.stdout)
+    (kept,) = summary["results"]  # the table's row, and its runs
     assert kept["stack"] == "uvicorn" and f"{kept['per_cpu']:,.0f}" == per_cpu.lstrip(">=")
     assert len(kept["runs_per_cpu"]) == 2 and (out / "chart.png").stat().st_size > 10_000

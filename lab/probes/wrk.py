@@ -124,9 +124,12 @@ def main(args: argparse.Namespace) -> int:
             busiest = max(busiest, statistics.median(found.others))
             rows.append(row(stack, target, found))
     finally:  # what was measured stays, even when a later stack fails or Ctrl-C stops the run
-        if rows:
-            write_json(out / "summary.json", rows, environment(), how=how)
-            charts.peaks(rows, f"Peak on the hello app under {how}", out / "chart.png")
+        if rows:  # a busy machine is said where the numbers are kept, as on the screen
+            busy_now = busiest > BUSY
+            write_json(out / "summary.json", rows, environment(), how=how,
+                       other_cpu_cores=round(busiest, 3), machine_busy=busy_now)  # fmt: skip
+            title = f"Peak on the hello app under {how}" + (f"\n{busy(busiest)}" if busy_now else "")
+            charts.peaks(rows, title, out / "chart.png")
         release(out)
     if busiest > BUSY:
         print(f"WARNING: {busy(busiest)}.")
